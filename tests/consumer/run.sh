@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "consumer test not written yet"; exit 0

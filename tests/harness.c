@@ -1,0 +1,81 @@
+#include "harness.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct baseline {
+    int threads;
+    int fds;
+};
+
+static int count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+int cct_thread_count(void)
+{
+    return count_dir("/proc/self/task");
+}
+
+int cct_fd_count(void)
+{
+    return count_dir("/proc/self/fd") - 1; /* the directory's own fd */
+}
+
+bool cct_wait_until(bool (*pred)(void *ctx), void *ctx, cc_duration timeout)
+{
+    int64_t deadline = cc_monotonic_ns() + timeout;
+    for (;;) {
+        if (pred(ctx))
+            return true;
+        if (cc_monotonic_ns() >= deadline)
+            return false;
+        cc_sleep(CC_MSEC(1));
+    }
+}
+
+double cct_seconds_since(int64_t start_ns)
+{
+    return (double)(cc_monotonic_ns() - start_ns) / 1e9;
+}
+
+int cct_setup(void **state)
+{
+    struct baseline *b = malloc(sizeof *b);
+    if (!b)
+        return -1;
+    b->threads = cct_thread_count();
+    b->fds = cct_fd_count();
+    *state = b;
+    return 0;
+}
+
+static bool back_to_baseline(void *ctx)
+{
+    struct baseline *b = ctx;
+    return cct_thread_count() <= b->threads && cct_fd_count() <= b->fds;
+}
+
+int cct_teardown(void **state)
+{
+    struct baseline *b = *state;
+    int rc = 0;
+    if (!cct_wait_until(back_to_baseline, b, CC_SEC(5))) {
+        fprintf(stderr, "leak: threads %d -> %d, fds %d -> %d\n", b->threads,
+                cct_thread_count(), b->fds, cct_fd_count());
+        rc = -1;
+    }
+    free(b);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/*
+ * harness.h — what every concur test file shares.
+ *
+ * Include it instead of <cmocka.h>. Register tests with CCT_TEST(fn): each
+ * test then runs between cct_setup, which counts the process's threads and
+ * open file descriptors, and cct_teardown, which fails the test if either
+ * count has not come back within a few seconds (threads take a moment to
+ * vanish from /proc after a join).
+ */
+#ifndef CCT_HARNESS_H
+#define CCT_HARNESS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "concur.h"
+
+int cct_setup(void **state);
+int cct_teardown(void **state);
+
+#define CCT_TEST(fn) cmocka_unit_test_setup_teardown(fn, cct_setup, cct_teardown)
+
+/* Threads of this process (entries in /proc/self/task). */
+int cct_thread_count(void);
+/* Open file descriptors (entries in /proc/self/fd, minus the one used to
+ * list them). */
+int cct_fd_count(void);
+
+/* Polls pred(ctx) every millisecond until it is true or timeout passes;
+ * returns whether it became true. Tests wait this way instead of sleeping
+ * fixed times. */
+bool cct_wait_until(bool (*pred)(void *ctx), void *ctx, cc_duration timeout);
+
+/* Seconds elapsed since start_ns (from cc_monotonic_ns). */
+double cct_seconds_since(int64_t start_ns);
+
+/* Runs the group with the harness's per-test checks and returns what
+ * cmocka_run_group_tests returns. */
+#define CCT_RUN(tests) cmocka_run_group_tests(tests, NULL, NULL)
+
+#endif /* CCT_HARNESS_H */

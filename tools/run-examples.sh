@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "examples not written yet"
