@@ -6,6 +6,7 @@
  *   concur/error.h   negative error codes and cc_strerror
  *   concur/sync.h    Lock, RLock, Condition, Semaphore, Event, Barrier, Once
  *   concur/thread.h  threads with an observable life cycle, local, sleep, Timer
+ *   concur/queue.h   FIFO, LIFO and priority queues with task_done/join, shutdown
  *
  * Thread-safety rule for the whole library: every function may be called
  * from any thread at the same time as any other, on the same objects, unless
@@ -25,6 +26,9 @@
 #include "concur/error.h"
 #include "concur/sync.h"
 #include "concur/thread.h"
+#include "concur/future.h"
+#include "concur/queue.h"
+#include "concur/executor.h"
 
 #define CONCUR_VERSION_MAJOR 0
 #define CONCUR_VERSION_MINOR 1

@@ -88,12 +88,18 @@ uint32_t cc_rlock_count(const cc_rlock *rlock);
  * when it was called; a thread that starts waiting later is never woken by
  * an earlier notify. Wake-up order is not specified. */
 typedef struct cc_condition {
-    uint32_t seq;      /* futex word: bumped by every notify */
-    uint32_t epoch;    /* number of notify calls so far (wraps) */
-    uint32_t waiting;  /* threads in wait, notified or not */
-    uint32_t permits;  /* notifications not yet taken by a waiter */
-    int64_t lock_offset; /* lock address minus this object's address */
+    /* Waiters form groups: group `epoch` (the newest) cannot be notified
+     * yet; notify serves group epoch-1 and, once all of it is notified,
+     * makes the newest group the one it serves. Every field is changed only
+     * with the bound lock held. */
+    uint32_t seq[2];     /* futex words, one per group parity */
+    uint32_t epoch;      /* the group new waiters join (wraps) */
+    uint32_t waiting;    /* threads in wait, notified or not */
+    uint32_t newest;     /* waiters in group epoch */
+    uint32_t unsignaled; /* waiters in group epoch-1 not yet notified */
+    uint32_t permits;    /* notifications of group epoch-1 not yet taken */
     uint32_t lock_kind;  /* 1 Lock, 2 RLock */
+    int64_t lock_offset; /* lock address minus this object's address */
     uint32_t flags;
 } cc_condition;
 
@@ -124,7 +130,7 @@ int cc_condition_notify_all(cc_condition *cond);
 typedef struct cc_semaphore {
     uint32_t value;   /* futex word */
     uint32_t waiters; /* threads asleep or about to sleep */
-    uint32_t bound;   /* 0: unbounded; else the maximum value */
+    uint32_t bound;   /* the maximum value, if bounded (a flag bit) */
     uint32_t flags;
 } cc_semaphore;
 
@@ -193,7 +199,9 @@ int cc_barrier_init(cc_barrier *barrier, uint32_t parties,
 /* Errors: -EINVAL, -EBUSY (threads waiting). */
 int cc_barrier_destroy(cc_barrier *barrier);
 /* Waits with the barrier's default timeout. Returns the index (>= 0).
- * Errors: -EINVAL, CC_EBROKEN_BARRIER. */
+ * Errors: -EINVAL, CC_EBROKEN_BARRIER; the thread whose action failed gets
+ * the action's own negative return instead (Python re-raises the action's
+ * exception there and BrokenBarrierError in the others). */
 int cc_barrier_wait(cc_barrier *barrier);
 /* Waits with an explicit timeout (as Python's wait(timeout)). */
 int cc_barrier_wait_timeout(cc_barrier *barrier, cc_duration timeout);

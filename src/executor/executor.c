@@ -1,0 +1,86 @@
+/* executor.c — the executor interface: dispatch to a back-end, and
+ * cc_task_fail. map lives in map.c. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "concur/error.h"
+#include "executor/executor_internal.h"
+
+/* Which message slot is live: only inside a task (depth > 0). */
+static __thread char *task_message;
+static __thread unsigned task_depth;
+
+cci_task_scope cci_task_message_begin(void)
+{
+    cci_task_scope scope = {task_message, task_depth};
+    task_message = NULL;
+    task_depth = 1;
+    return scope;
+}
+
+char *cci_task_message_end(cci_task_scope scope)
+{
+    char *m = task_message;
+    task_message = scope.outer_message;
+    task_depth = scope.outer_depth;
+    return m;
+}
+
+int cc_task_fail(int code, const char *fmt, ...)
+{
+    if (code >= 0)
+        code = CC_EFAILED;
+    if (!task_depth || !fmt)
+        return code;
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    free(task_message);
+    task_message = msg;
+    return code;
+}
+
+int cc_executor_submit(cc_executor *ex, cc_task_fn fn, void *arg,
+                       cc_future **out)
+{
+    if (!ex || !fn || !out)
+        return -EINVAL;
+    return ex->ops->submit(ex, fn, arg, out);
+}
+
+int cc_executor_shutdown(cc_executor *ex, bool wait, bool cancel_futures)
+{
+    if (!ex)
+        return -EINVAL;
+    return ex->ops->shutdown(ex, wait, cancel_futures);
+}
+
+void cc_executor_free(cc_executor *ex)
+{
+    if (!ex)
+        return;
+    int rc = ex->ops->shutdown(ex, true, false);
+    if (rc != 0) {
+        /* Only -EDEADLK: freed from one of its own tasks, a caller bug.
+         * Leaking is the only safe answer; say so. */
+        fprintf(stderr, "concur: cc_executor_free: %s; executor not freed\n",
+                cc_strerror(rc));
+        return;
+    }
+    ex->ops->destroy(ex);
+}
+
+const char *cc_executor_kind(const cc_executor *ex)
+{
+    return ex ? ex->ops->kind : NULL;
+}
+
+unsigned cc_executor_max_workers(const cc_executor *ex)
+{
+    return ex ? ex->ops->max_workers(ex) : 0;
+}

@@ -1,0 +1,41 @@
+/*
+ * executor_internal.h — the executor interface as back-ends implement it,
+ * and the task records the thread pool schedules.
+ */
+#ifndef CCI_EXECUTOR_INTERNAL_H
+#define CCI_EXECUTOR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "concur/executor.h"
+
+/* One table per back-end; cc_executor_* dispatch through it. */
+struct cci_executor_ops {
+    const char *kind;
+    int (*submit)(cc_executor *ex, cc_task_fn fn, void *arg, cc_future **out);
+    int (*shutdown)(cc_executor *ex, bool wait, bool cancel_futures);
+    /* Frees the back-end after a successful shutdown(wait = true). */
+    void (*destroy)(cc_executor *ex);
+    unsigned (*max_workers)(const cc_executor *ex);
+};
+
+struct cc_executor {
+    const struct cci_executor_ops *ops;
+};
+
+/* ---- running tasks ---------------------------------------------------------
+ * While a worker runs a task, the task's failure message (cc_task_fail) is
+ * kept per thread; the worker takes it when the task returns. Tasks nest (a
+ * task waiting on a task group runs other tasks meanwhile), so begin saves
+ * the outer task's slot and end restores it. */
+typedef struct cci_task_scope {
+    char *outer_message;
+    unsigned outer_depth;
+} cci_task_scope;
+
+cci_task_scope cci_task_message_begin(void);
+/* The message recorded inside the scope (caller frees), or NULL. */
+char *cci_task_message_end(cci_task_scope scope);
+
+#endif /* CCI_EXECUTOR_INTERNAL_H */

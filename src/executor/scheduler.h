@@ -1,0 +1,118 @@
+/*
+ * scheduler.h — the thread pool's work-stealing scheduler, shared by
+ * thread_pool.c (workers, submit, shutdown) and task_group.c (fork-join).
+ *
+ * Where tasks wait:
+ *   - each worker has a Chase-Lev deque: tasks spawned by code running on
+ *     that worker (fork-join, nested submits) go there without a lock;
+ *   - each worker has an inbox: a lock-protected FIFO list where threads
+ *     outside the pool put their tasks. A submitting thread always uses the
+ *     same inbox (chosen by its thread id), so submitters spread over the
+ *     inboxes and there is no global lock. A worker that takes from an inbox
+ *     moves a batch into its deque, paying for the lock once per batch.
+ * Any worker, and any thread helping in a task-group wait, steals from every
+ * deque and inbox when its own are empty.
+ *
+ * Sleeping and waking (an event count, no lost wake-ups):
+ *   a worker that found nothing spins a little as "searching", then
+ *   increments `sleepers`, reads `epoch`, looks for work once more and
+ *   sleeps on `epoch`. Whoever adds work issues a full fence and, if no
+ *   worker is searching and some sleep, bumps `epoch` and wakes one. The
+ *   fence pairs with the sleeper's seq_cst increment: either the sleeper's
+ *   last look finds the task, or the adder sees the sleeper. A submit into
+ *   a busy pool thus costs no system call.
+ */
+#ifndef CCI_SCHEDULER_H
+#define CCI_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "concur/sync.h"
+#include "concur/thread.h"
+#include "executor/deque.h"
+#include "executor/executor_internal.h"
+
+struct cci_task;
+
+/* What a kind of task does when run, or when it will never run (the pool
+ * shut down with cancel_futures, or broke). Both dispose of the record. */
+struct cci_task_ops {
+    void (*run)(struct cci_task *task);
+    void (*discard)(struct cci_task *task, int code);
+    bool counts_as_queued; /* future tasks count against max_queued */
+};
+
+struct cci_task {
+    struct cci_task *next; /* inbox link */
+    const struct cci_task_ops *ops;
+};
+
+enum cci_pool_state {
+    CCI_POOL_RUNNING,
+    CCI_POOL_SHUTDOWN, /* no new external work; workers drain and exit */
+    CCI_POOL_BROKEN    /* an initializer failed; queued work was failed */
+};
+
+struct cci_pool;
+
+struct cci_worker {
+    cci_deque deque;
+    _Alignas(64) cc_lock inbox_lock;
+    struct cci_task *inbox_head, *inbox_tail; /* under inbox_lock */
+    uint32_t inbox_count; /* written under the lock, peeked without */
+    _Alignas(64) struct cci_pool *pool;
+    cc_thread *thread; /* set under the pool's admin lock */
+    unsigned index;
+    uint32_t rng; /* victim selection; touched only by the worker */
+};
+
+struct cci_pool {
+    cc_executor base; /* first: a cc_executor * is a cci_pool * */
+    struct cci_worker *workers; /* max_workers entries, cache aligned */
+    unsigned max_workers;
+    uint32_t started; /* workers started so far; only grows */
+    uint32_t state;   /* enum cci_pool_state */
+    cc_lock admin;    /* worker start, shutdown, break */
+    char *prefix;
+    int (*initializer)(void *ctx);
+    void *initializer_ctx;
+    size_t max_queued;
+    bool fail_when_full;
+
+    /* Hot counters, each on its own line. */
+    _Alignas(64) uint32_t epoch; /* futex word of sleeping workers */
+    uint32_t sleepers;
+    _Alignas(64) uint32_t searching;
+    _Alignas(64) uint32_t idle; /* workers not running a task */
+    _Alignas(64) uint32_t queued; /* future tasks not yet started */
+    uint32_t queued_waiters;
+};
+
+/* The worker the calling thread is, if it is one of pool's, else NULL. */
+struct cci_worker *cci_pool_current_worker(const struct cci_pool *pool);
+
+/* True if ex is a thread pool. */
+bool cci_is_thread_pool(const cc_executor *ex);
+
+/*
+ * Queues a task: on the calling worker's deque if it is one of pool's,
+ * else in an inbox (refused with CC_ESHUTDOWN / CC_EBROKEN_EXECUTOR unless
+ * the pool runs, or unless from_inside and the pool is only shut down).
+ * Starts a worker if none is idle and fewer than max run, then wakes a
+ * sleeper if needed. Errors: -ENOMEM, CC_ESHUTDOWN, CC_EBROKEN_EXECUTOR.
+ */
+int cci_pool_push(struct cci_pool *pool, struct cci_task *task);
+
+/* One task from anywhere in the pool, for a worker (w) or a helping
+ * outside thread (w NULL); NULL if none was found. */
+struct cci_task *cci_pool_find_work(struct cci_pool *pool,
+                                    struct cci_worker *w);
+
+/* Runs a task taken from the queues. */
+void cci_pool_run(struct cci_pool *pool, struct cci_task *task);
+
+/* Wakes every sleeping worker and helper (group completion, shutdown). */
+void cci_pool_wake_all(struct cci_pool *pool);
+
+#endif /* CCI_SCHEDULER_H */

@@ -1,0 +1,321 @@
+/*
+ * task_group.c — fork-join on the thread pool: task groups and parallel-for.
+ *
+ * A waiting thread helps: it runs queued tasks of the pool (its own deque
+ * first if it is a worker) until its group is done, so nested spawn-and-wait
+ * inside tasks needs no extra thread and cannot deadlock, even with a single
+ * worker. When it finds nothing to run it sleeps on the pool's event count
+ * like an idle worker; the group's last task wakes all sleepers if any
+ * waiter of that group sleeps (group->sleepers), which costs nothing when
+ * nobody does.
+ *
+ * Task records come from a per-thread cache of fixed-size blocks, so the hot
+ * path of spawn (push on the worker's own deque) does not call malloc.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "concur/error.h"
+#include "executor/scheduler.h"
+#include "platform/platform.h"
+#include "thread/blocking.h"
+
+/* ---- per-thread cache of task records ------------------------------------- */
+
+#define CACHE_LIMIT 1024
+
+struct group_task {
+    struct cci_task base;
+    cc_task_group *group;
+    int (*fn)(void *ctx);
+    void *ctx;
+    /* parallel-for ranges; unused by plain spawns */
+    size_t lo, hi;
+};
+
+union cache_block {
+    struct group_task task;
+    union cache_block *next_free;
+};
+
+struct task_cache {
+    union cache_block *free;
+    unsigned count;
+};
+
+static __thread struct task_cache tls_cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+/* Returns a dying thread's blocks to malloc. */
+static void cache_release(void *arg)
+{
+    struct task_cache *c = arg;
+    while (c->free) {
+        union cache_block *b = c->free;
+        c->free = b->next_free;
+        free(b);
+    }
+    c->count = 0;
+}
+
+static void cache_key_init(void)
+{
+    pthread_key_create(&cache_key, cache_release);
+}
+
+static struct group_task *task_alloc(void)
+{
+    struct task_cache *c = &tls_cache;
+    union cache_block *b = c->free;
+    if (b) {
+        c->free = b->next_free;
+        c->count--;
+        return &b->task;
+    }
+    return malloc(sizeof(union cache_block));
+}
+
+static void task_free(struct group_task *t)
+{
+    struct task_cache *c = &tls_cache;
+    if (c->count >= CACHE_LIMIT) {
+        free(t);
+        return;
+    }
+    if (c->count == 0 && !c->free) {
+        pthread_once(&cache_once, cache_key_init);
+        pthread_setspecific(cache_key, c);
+    }
+    union cache_block *b = (union cache_block *)t;
+    b->next_free = c->free;
+    c->free = b;
+    c->count++;
+}
+
+/* ---- groups ------------------------------------------------------------------ */
+
+static struct cci_pool *group_pool(cc_task_group *g)
+{
+    return (struct cci_pool *)g->pool;
+}
+
+static void record_error(cc_task_group *g, int status)
+{
+    int32_t none = 0;
+    __atomic_compare_exchange_n(&g->first_error, &none, status, false,
+                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+/* One spawned task has finished (or will never run). */
+static void group_task_done(cc_task_group *g)
+{
+    struct cci_pool *pool = group_pool(g);
+    /* seq_cst pairs with the waiter's increment of sleepers before it
+     * re-reads pending (Dekker). */
+    if (__atomic_sub_fetch(&g->pending, 1, __ATOMIC_SEQ_CST) == 0 &&
+        __atomic_load_n(&g->sleepers, __ATOMIC_SEQ_CST) > 0)
+        cci_pool_wake_all(pool);
+}
+
+static void group_task_run(struct cci_task *task)
+{
+    struct group_task *t = (struct group_task *)task;
+    cc_task_group *g = t->group;
+    int (*fn)(void *) = t->fn;
+    void *ctx = t->ctx;
+    task_free(t);
+    cci_task_scope scope = cci_task_message_begin();
+    int status = fn(ctx);
+    free(cci_task_message_end(scope));
+    if (status < 0)
+        record_error(g, status);
+    group_task_done(g);
+}
+
+static void group_task_discard(struct cci_task *task, int code)
+{
+    struct group_task *t = (struct group_task *)task;
+    cc_task_group *g = t->group;
+    task_free(t);
+    record_error(g, code);
+    group_task_done(g);
+}
+
+static const struct cci_task_ops group_task_ops = {
+    .run = group_task_run,
+    .discard = group_task_discard,
+    .counts_as_queued = false,
+};
+
+int cc_task_group_init(cc_task_group *group, cc_executor *pool)
+{
+    if (!group || !cci_is_thread_pool(pool))
+        return -EINVAL;
+    group->pool = pool;
+    group->pending = 0;
+    group->sleepers = 0;
+    group->first_error = 0;
+    group->reserved = 0;
+    return 0;
+}
+
+static int spawn_task(cc_task_group *g, struct group_task *t)
+{
+    __atomic_fetch_add(&g->pending, 1, __ATOMIC_RELAXED);
+    int rc = cci_pool_push(group_pool(g), &t->base);
+    if (rc != 0) {
+        task_free(t);
+        __atomic_fetch_sub(&g->pending, 1, __ATOMIC_RELAXED);
+    }
+    return rc;
+}
+
+int cc_task_group_spawn(cc_task_group *group, int (*fn)(void *ctx), void *ctx)
+{
+    if (!group || !group->pool || !fn)
+        return -EINVAL;
+    struct group_task *t = task_alloc();
+    if (!t)
+        return -ENOMEM;
+    t->base.ops = &group_task_ops;
+    t->group = group;
+    t->fn = fn;
+    t->ctx = ctx;
+    return spawn_task(group, t);
+}
+
+/* Helps the pool until g has no pending task. */
+static void help_until_done(cc_task_group *g)
+{
+    struct cci_pool *pool = group_pool(g);
+    struct cci_worker *w = cci_pool_current_worker(pool);
+    unsigned idle_rounds = 0;
+    while (__atomic_load_n(&g->pending, __ATOMIC_ACQUIRE) != 0) {
+        struct cci_task *t = cci_pool_find_work(pool, w);
+        if (t) {
+            cci_pool_run(pool, t);
+            idle_rounds = 0;
+            continue;
+        }
+        if (++idle_rounds < 64) {
+            for (int k = 0; k < 32; k++)
+                cci_cpu_relax();
+            continue;
+        }
+        /* Sleep as an idle worker would, but also for the group's end. */
+        __atomic_fetch_add(&g->sleepers, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
+        uint32_t e = __atomic_load_n(&pool->epoch, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&g->pending, __ATOMIC_SEQ_CST) != 0 &&
+            (t = cci_pool_find_work(pool, w)) == NULL) {
+            cci_block_token tok = cci_block_begin(CC_WAIT_OTHER, g);
+            cci_futex_wait(&pool->epoch, e, CCI_NO_DEADLINE, false);
+            cci_block_end(tok);
+        }
+        __atomic_fetch_sub(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_sub(&g->sleepers, 1, __ATOMIC_SEQ_CST);
+        if (t)
+            cci_pool_run(pool, t);
+        idle_rounds = 0;
+    }
+}
+
+int cc_task_group_wait(cc_task_group *group)
+{
+    if (!group || !group->pool)
+        return -EINVAL;
+    help_until_done(group);
+    int err = __atomic_exchange_n(&group->first_error, 0, __ATOMIC_RELAXED);
+    return err;
+}
+
+int cc_task_group_destroy(cc_task_group *group)
+{
+    if (!group || !group->pool)
+        return -EINVAL;
+    help_until_done(group);
+    group->pool = NULL;
+    return 0;
+}
+
+/* ---- parallel-for ------------------------------------------------------------- */
+
+struct range_job {
+    int (*body)(size_t lo, size_t hi, void *ctx);
+    void *ctx;
+    size_t grain;
+    cc_task_group *group;
+};
+
+static int run_range(struct range_job *job, size_t lo, size_t hi);
+
+static void range_task_run(struct cci_task *task)
+{
+    struct group_task *t = (struct group_task *)task;
+    struct range_job *job = t->ctx;
+    size_t lo = t->lo, hi = t->hi;
+    task_free(t);
+    int status = run_range(job, lo, hi);
+    if (status < 0)
+        record_error(job->group, status);
+    group_task_done(job->group);
+}
+
+static const struct cci_task_ops range_task_ops = {
+    .run = range_task_run,
+    .discard = group_task_discard,
+    .counts_as_queued = false,
+};
+
+/* Splits off the upper halves as tasks (thieves take the biggest first)
+ * and runs the last piece here; a piece that cannot be spawned runs here. */
+static int run_range(struct range_job *job, size_t lo, size_t hi)
+{
+    while (hi - lo > job->grain) {
+        size_t mid = lo + (hi - lo) / 2;
+        struct group_task *t = task_alloc();
+        if (!t)
+            break;
+        t->base.ops = &range_task_ops;
+        t->group = job->group;
+        t->ctx = job;
+        t->lo = mid;
+        t->hi = hi;
+        if (spawn_task(job->group, t) != 0)
+            break;
+        hi = mid;
+    }
+    return job->body(lo, hi, job->ctx);
+}
+
+int cc_parallel_for(cc_executor *pool, size_t begin, size_t end, size_t grain,
+                    int (*body)(size_t lo, size_t hi, void *ctx), void *ctx)
+{
+    if (!cci_is_thread_pool(pool) || !body || begin > end)
+        return -EINVAL;
+    if (begin == end)
+        return 0;
+    struct cci_pool *p = (struct cci_pool *)pool;
+    if (!cci_pool_current_worker(p) &&
+        __atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != CCI_POOL_RUNNING)
+        return __atomic_load_n(&p->state, __ATOMIC_ACQUIRE) == CCI_POOL_BROKEN
+                   ? CC_EBROKEN_EXECUTOR
+                   : CC_ESHUTDOWN;
+    if (grain == 0) {
+        /* About 8 pieces per worker: enough to balance uneven pieces. */
+        size_t pieces = (size_t)cc_executor_max_workers(pool) * 8;
+        grain = (end - begin + pieces - 1) / pieces;
+        if (grain == 0)
+            grain = 1;
+    }
+    cc_task_group group;
+    cc_task_group_init(&group, pool);
+    struct range_job job = {body, ctx, grain, &group};
+    int status = run_range(&job, begin, end);
+    if (status < 0)
+        record_error(&group, status);
+    return cc_task_group_wait(&group);
+}

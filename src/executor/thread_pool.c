@@ -1,0 +1,640 @@
+/*
+ * thread_pool.c — ThreadPoolExecutor on the work-stealing scheduler
+ * described in scheduler.h: workers, submit, shutdown, breaking.
+ *
+ * Pool state machine (set_pool_state asserts it):
+ *   RUNNING --shutdown--> SHUTDOWN
+ *   RUNNING --initializer failed--> BROKEN --shutdown--> BROKEN
+ * A submitted future task lives inside its future's allocation
+ * (cci_future_new_ex), so a submit costs one malloc and the task holds a
+ * reference to its future until it has been run or discarded.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "concur/error.h"
+#include "executor/scheduler.h"
+#include "future/future_internal.h"
+#include "platform/platform.h"
+#include "thread/blocking.h"
+#include "time/deadline.h"
+
+/* Spin rounds of a worker that ran out of work before it sleeps: waking a
+ * sleeping thread costs 60-70 us on these machines, a round a few hundred
+ * ns, so a short burst of searching keeps a busy pool awake cheaply. */
+#define SEARCH_ROUNDS 64
+/* Most tasks a worker moves from an inbox into its deque at once. */
+#define INBOX_BATCH 32
+
+static __thread struct cci_worker *tls_worker;
+
+struct cci_worker *cci_pool_current_worker(const struct cci_pool *pool)
+{
+    struct cci_worker *w = tls_worker;
+    return w && w->pool == pool ? w : NULL;
+}
+
+static enum cci_pool_state pool_state(const struct cci_pool *pool)
+{
+    return (enum cci_pool_state)__atomic_load_n(&pool->state,
+                                                __ATOMIC_ACQUIRE);
+}
+
+/* The legal transitions, in one place. Called with admin held. */
+static void set_pool_state(struct cci_pool *pool, enum cci_pool_state to)
+{
+    enum cci_pool_state from = pool_state(pool);
+    if (from == to)
+        return;
+    if (!(from == CCI_POOL_RUNNING &&
+          (to == CCI_POOL_SHUTDOWN || to == CCI_POOL_BROKEN))) {
+        fprintf(stderr, "concur: illegal pool transition %d -> %d\n", from,
+                to);
+        abort();
+    }
+    __atomic_store_n(&pool->state, to, __ATOMIC_RELEASE);
+}
+
+static int refusal(enum cci_pool_state s)
+{
+    return s == CCI_POOL_BROKEN ? CC_EBROKEN_EXECUTOR : CC_ESHUTDOWN;
+}
+
+/* ---- waking ----------------------------------------------------------------- */
+
+static void wake_one_if_needed(struct cci_pool *pool)
+{
+    /* Pairs with the sleeper's seq_cst increment of sleepers (see
+     * scheduler.h): the task must be visible before we look. */
+    cci_fence_seq_cst();
+    if (__atomic_load_n(&pool->searching, __ATOMIC_RELAXED) != 0 ||
+        __atomic_load_n(&pool->sleepers, __ATOMIC_RELAXED) == 0)
+        return;
+    __atomic_fetch_add(&pool->epoch, 1, __ATOMIC_SEQ_CST);
+    cci_futex_wake(&pool->epoch, 1, false);
+}
+
+void cci_pool_wake_all(struct cci_pool *pool)
+{
+    __atomic_fetch_add(&pool->epoch, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&pool->sleepers, __ATOMIC_SEQ_CST) > 0)
+        cci_futex_wake(&pool->epoch, INT32_MAX, false);
+}
+
+/* ---- inboxes ---------------------------------------------------------------- */
+
+static void inbox_append_locked(struct cci_worker *w, struct cci_task *t)
+{
+    t->next = NULL;
+    if (w->inbox_tail)
+        w->inbox_tail->next = t;
+    else
+        w->inbox_head = t;
+    w->inbox_tail = t;
+    __atomic_store_n(&w->inbox_count, w->inbox_count + 1, __ATOMIC_RELAXED);
+}
+
+static struct cci_task *inbox_pop_locked(struct cci_worker *w)
+{
+    struct cci_task *t = w->inbox_head;
+    if (!t)
+        return NULL;
+    w->inbox_head = t->next;
+    if (!w->inbox_head)
+        w->inbox_tail = NULL;
+    __atomic_store_n(&w->inbox_count, w->inbox_count - 1, __ATOMIC_RELAXED);
+    return t;
+}
+
+/* Takes one task from victim's inbox for `self` (a worker, or NULL for an
+ * outside helper); a worker also moves up to half of the rest into its own
+ * deque so that the next tasks cost no lock. */
+static struct cci_task *take_from_inbox(struct cci_worker *victim,
+                                        struct cci_worker *self)
+{
+    if (__atomic_load_n(&victim->inbox_count, __ATOMIC_RELAXED) == 0)
+        return NULL;
+    cc_lock_acquire(&victim->inbox_lock, CC_FOREVER);
+    struct cci_task *first = inbox_pop_locked(victim);
+    if (first && self) {
+        uint32_t move = victim->inbox_count;
+        if (self != victim)
+            move /= 2;
+        if (move > INBOX_BATCH)
+            move = INBOX_BATCH;
+        while (move--) {
+            struct cci_task *t = victim->inbox_head;
+            if (cci_deque_push(&self->deque, t) != 0)
+                break; /* out of memory: it stays in the inbox */
+            inbox_pop_locked(victim);
+        }
+    }
+    cc_lock_release(&victim->inbox_lock);
+    return first;
+}
+
+/* ---- finding work ------------------------------------------------------------ */
+
+static uint32_t next_random(uint32_t *state)
+{
+    /* xorshift32: enough to spread thieves over victims. */
+    uint32_t x = *state ? *state : 0x9e3779b9u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x;
+    return x;
+}
+
+struct cci_task *cci_pool_find_work(struct cci_pool *pool,
+                                    struct cci_worker *w)
+{
+    struct cci_task *t;
+    if (w) {
+        if ((t = cci_deque_pop(&w->deque)) != NULL)
+            return t;
+        if ((t = take_from_inbox(w, w)) != NULL)
+            return t;
+    }
+    uint32_t n = __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE);
+    if (n == 0)
+        return NULL;
+    static __thread uint32_t helper_rng;
+    uint32_t start = next_random(w ? &w->rng : &helper_rng) % n;
+    for (uint32_t i = 0; i < n; i++) {
+        struct cci_worker *v = &pool->workers[(start + i) % n];
+        if (v == w)
+            continue;
+        if ((t = cci_deque_steal(&v->deque)) != NULL)
+            return t;
+        if ((t = take_from_inbox(v, w)) != NULL)
+            return t;
+    }
+    return NULL;
+}
+
+static void note_started(struct cci_pool *pool, struct cci_task *task)
+{
+    if (pool->max_queued && task->ops->counts_as_queued) {
+        __atomic_fetch_sub(&pool->queued, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&pool->queued_waiters, __ATOMIC_SEQ_CST) > 0)
+            cci_futex_wake(&pool->queued, 1, false);
+    }
+}
+
+void cci_pool_run(struct cci_pool *pool, struct cci_task *task)
+{
+    note_started(pool, task);
+    task->ops->run(task);
+}
+
+static void discard(struct cci_pool *pool, struct cci_task *task, int code)
+{
+    note_started(pool, task);
+    task->ops->discard(task, code);
+}
+
+/* ---- workers ----------------------------------------------------------------- */
+
+static void break_pool(struct cci_pool *pool);
+
+/* Sleeps until woken; returns false if the pool stopped and there is no
+ * work, true to look again. *found gets a task found on the last look. */
+static bool sleep_for_work(struct cci_pool *pool, struct cci_worker *w,
+                           struct cci_task **found)
+{
+    __atomic_fetch_add(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
+    uint32_t e = __atomic_load_n(&pool->epoch, __ATOMIC_SEQ_CST);
+    *found = cci_pool_find_work(pool, w);
+    bool keep_going = true;
+    if (!*found) {
+        if (pool_state(pool) != CCI_POOL_RUNNING) {
+            keep_going = false;
+        } else {
+            cci_block_token tok = cci_block_begin(CC_WAIT_QUEUE, pool);
+            cci_futex_wait(&pool->epoch, e, CCI_NO_DEADLINE, false);
+            cci_block_end(tok);
+        }
+    }
+    __atomic_fetch_sub(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
+    return keep_going;
+}
+
+static int worker_main(void *arg)
+{
+    struct cci_worker *w = arg;
+    struct cci_pool *pool = w->pool;
+    tls_worker = w;
+    w->rng = (uint32_t)(w->index * 2654435761u + 1);
+
+    if (pool->initializer) {
+        int rc = pool->initializer(pool->initializer_ctx);
+        if (rc < 0) {
+            break_pool(pool);
+            tls_worker = NULL;
+            return cc_thread_fail(rc, "thread pool initializer failed");
+        }
+    }
+    for (;;) {
+        struct cci_task *t = cci_pool_find_work(pool, w);
+        if (t) {
+            cci_pool_run(pool, t);
+            continue;
+        }
+        /* Out of work: search a little, then sleep. */
+        __atomic_fetch_add(&pool->idle, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&pool->searching, 1, __ATOMIC_SEQ_CST);
+        for (int round = 0; round < SEARCH_ROUNDS && !t; round++) {
+            for (int k = 0; k < 32; k++)
+                cci_cpu_relax();
+            t = cci_pool_find_work(pool, w);
+        }
+        __atomic_fetch_sub(&pool->searching, 1, __ATOMIC_SEQ_CST);
+        bool stop = false;
+        while (!t && !stop) {
+            if (pool_state(pool) != CCI_POOL_RUNNING &&
+                (t = cci_pool_find_work(pool, w)) == NULL) {
+                stop = true;
+                break;
+            }
+            stop = !sleep_for_work(pool, w, &t);
+        }
+        __atomic_fetch_sub(&pool->idle, 1, __ATOMIC_SEQ_CST);
+        if (stop)
+            break;
+        /* We found work while others sleep: if more is queued, get help. */
+        if (!cci_deque_maybe_empty(&w->deque))
+            wake_one_if_needed(pool);
+        cci_pool_run(pool, t);
+    }
+    tls_worker = NULL;
+    return 0;
+}
+
+/* Called with admin held. The worker is published in `started` only once
+ * it runs: a submit picks its inbox among published workers, and a task in
+ * the inbox of a worker that failed to start would never run. */
+static int start_worker_locked(struct cci_pool *pool)
+{
+    uint32_t i = pool->started;
+    struct cci_worker *w = &pool->workers[i];
+    char name[96];
+    snprintf(name, sizeof name, "%s_%u", pool->prefix, i);
+    cc_thread_options o = {.name = name, .daemon = CC_DAEMON_YES};
+    cc_thread *t;
+    int rc = cc_thread_new(&t, worker_main, w, &o);
+    if (rc != 0)
+        return rc;
+    w->thread = t;
+    rc = cc_thread_start(t);
+    if (rc != 0) {
+        w->thread = NULL;
+        cc_thread_unref(t);
+        return rc;
+    }
+    __atomic_store_n(&pool->started, i + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Python's _adjust_thread_count: start a worker when none is idle. */
+static int maybe_start_worker(struct cci_pool *pool)
+{
+    uint32_t started = __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE);
+    if (started >= pool->max_workers ||
+        (started > 0 && __atomic_load_n(&pool->idle, __ATOMIC_SEQ_CST) > 0))
+        return 0;
+    cc_lock_acquire(&pool->admin, CC_FOREVER);
+    int rc = 0;
+    if (pool_state(pool) == CCI_POOL_RUNNING &&
+        pool->started < pool->max_workers)
+        rc = start_worker_locked(pool);
+    cc_lock_release(&pool->admin);
+    /* With workers already running, failing to add one is not fatal. */
+    return __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE) > 0 ? 0 : rc;
+}
+
+int cci_pool_push(struct cci_pool *pool, struct cci_task *task)
+{
+    struct cci_worker *self = cci_pool_current_worker(pool);
+    if (self) {
+        /* From inside the pool: no lock, and allowed after shutdown so that
+         * running fork-join work can finish (its worker drains its deque
+         * before it exits). */
+        if (pool_state(pool) == CCI_POOL_BROKEN)
+            return CC_EBROKEN_EXECUTOR;
+        int rc = cci_deque_push(&self->deque, task);
+        if (rc != 0)
+            return rc;
+        wake_one_if_needed(pool);
+        return 0;
+    }
+    int rc = maybe_start_worker(pool);
+    if (rc != 0)
+        return rc;
+    uint32_t n = __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE);
+    struct cci_worker *w = &pool->workers[cci_gettid() % (n ? n : 1)];
+    cc_lock_acquire(&w->inbox_lock, CC_FOREVER);
+    /* Checked under the inbox lock: shutdown takes every inbox lock after
+     * changing the state, so no push can slip in behind its drain. */
+    enum cci_pool_state s = pool_state(pool);
+    if (s != CCI_POOL_RUNNING) {
+        cc_lock_release(&w->inbox_lock);
+        return refusal(s);
+    }
+    inbox_append_locked(w, task);
+    cc_lock_release(&w->inbox_lock);
+    wake_one_if_needed(pool);
+    return 0;
+}
+
+/* ---- future tasks ---------------------------------------------------------------- */
+
+struct future_task {
+    struct cci_task base;
+    cc_task_fn fn;
+    void *arg;
+};
+
+static cc_future *future_of(struct future_task *ft)
+{
+    return (cc_future *)((char *)ft - sizeof(struct cc_future));
+}
+
+static void future_task_run(struct cci_task *task)
+{
+    struct future_task *ft = (struct future_task *)task;
+    cc_future *f = future_of(ft);
+    if (cc_future_set_running_or_notify_cancel(f) == 0) {
+        cci_task_scope scope = cci_task_message_begin();
+        void *result = NULL;
+        int status = ft->fn(ft->arg, &result);
+        char *message = cci_task_message_end(scope);
+        cci_future_finish(f, status, result, NULL, message);
+        free(message);
+    }
+    cc_future_unref(f); /* the task's reference */
+}
+
+static void future_task_discard(struct cci_task *task, int code)
+{
+    cc_future *f = future_of((struct future_task *)task);
+    if (code == -ECANCELED)
+        cc_future_cancel(f);
+    else if (cc_future_set_running_or_notify_cancel(f) == 0)
+        cc_future_set_error(f, code, "%s", cc_strerror(code));
+    cc_future_unref(f);
+}
+
+static const struct cci_task_ops future_task_ops = {
+    .run = future_task_run,
+    .discard = future_task_discard,
+    .counts_as_queued = true,
+};
+
+/* Reserves a place among max_queued; blocks or fails when full. */
+static int reserve_queue_slot(struct cci_pool *pool)
+{
+    if (!pool->max_queued)
+        return 0;
+    cci_block_token tok = {0};
+    bool blocked = false;
+    int rc = 0;
+    for (;;) {
+        uint32_t q = __atomic_load_n(&pool->queued, __ATOMIC_SEQ_CST);
+        if (q < pool->max_queued) {
+            if (__atomic_compare_exchange_n(&pool->queued, &q, q + 1, false,
+                                            __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED))
+                break;
+            continue;
+        }
+        if (pool->fail_when_full) {
+            rc = CC_EFULL;
+            break;
+        }
+        if (pool_state(pool) != CCI_POOL_RUNNING) {
+            rc = refusal(pool_state(pool));
+            break;
+        }
+        if (!blocked) {
+            tok = cci_block_begin(CC_WAIT_QUEUE, pool);
+            blocked = true;
+        }
+        __atomic_fetch_add(&pool->queued_waiters, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&pool->queued, __ATOMIC_SEQ_CST) == q)
+            cci_futex_wait(&pool->queued, q, CCI_NO_DEADLINE, false);
+        __atomic_fetch_sub(&pool->queued_waiters, 1, __ATOMIC_SEQ_CST);
+    }
+    if (blocked)
+        cci_block_end(tok);
+    return rc;
+}
+
+static void release_queue_slot(struct cci_pool *pool)
+{
+    if (pool->max_queued) {
+        __atomic_fetch_sub(&pool->queued, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&pool->queued_waiters, __ATOMIC_SEQ_CST) > 0)
+            cci_futex_wake(&pool->queued, 1, false);
+    }
+}
+
+static int pool_submit(cc_executor *ex, cc_task_fn fn, void *arg,
+                       cc_future **out)
+{
+    struct cci_pool *pool = (struct cci_pool *)ex;
+    enum cci_pool_state s = pool_state(pool);
+    if (s != CCI_POOL_RUNNING)
+        return refusal(s);
+    int rc = reserve_queue_slot(pool);
+    if (rc != 0)
+        return rc;
+    cc_future *f;
+    rc = cci_future_new_ex(&f, pool, sizeof(struct future_task));
+    if (rc != 0) {
+        release_queue_slot(pool);
+        return rc;
+    }
+    struct future_task *ft = cci_future_extra(f);
+    ft->base.ops = &future_task_ops;
+    ft->fn = fn;
+    ft->arg = arg;
+    cc_future_ref(f); /* one for the caller, one for the task */
+    if (cci_pool_current_worker(pool) &&
+        pool_state(pool) != CCI_POOL_RUNNING)
+        rc = CC_ESHUTDOWN; /* Python refuses submits after shutdown */
+    else
+        rc = cci_pool_push(pool, &ft->base);
+    if (rc != 0) {
+        release_queue_slot(pool);
+        cc_future_unref(f);
+        cc_future_unref(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+/* ---- shutdown and breaking --------------------------------------------------- */
+
+/* After the state left RUNNING: wait for pushes in flight (they hold an
+ * inbox lock), then, if asked, take every queued task and discard it. */
+static void drain(struct cci_pool *pool, bool discard_tasks, int code)
+{
+    for (unsigned i = 0; i < pool->max_workers; i++) {
+        struct cci_worker *w = &pool->workers[i];
+        cc_lock_acquire(&w->inbox_lock, CC_FOREVER);
+        struct cci_task *list = NULL;
+        if (discard_tasks) {
+            list = w->inbox_head;
+            w->inbox_head = w->inbox_tail = NULL;
+            __atomic_store_n(&w->inbox_count, 0, __ATOMIC_RELAXED);
+        }
+        cc_lock_release(&w->inbox_lock);
+        while (list) {
+            struct cci_task *next = list->next;
+            discard(pool, list, code);
+            list = next;
+        }
+        if (discard_tasks && i < __atomic_load_n(&pool->started,
+                                                 __ATOMIC_ACQUIRE)) {
+            struct cci_task *t;
+            while ((t = cci_deque_steal(&w->deque)) != NULL)
+                discard(pool, t, code);
+        }
+    }
+}
+
+static void break_pool(struct cci_pool *pool)
+{
+    cc_lock_acquire(&pool->admin, CC_FOREVER);
+    bool first = pool_state(pool) == CCI_POOL_RUNNING;
+    if (first)
+        set_pool_state(pool, CCI_POOL_BROKEN);
+    cc_lock_release(&pool->admin);
+    if (first) {
+        drain(pool, true, CC_EBROKEN_EXECUTOR);
+        cci_pool_wake_all(pool);
+        /* Wake submitters blocked on a full queue: they fail now. */
+        cci_futex_wake(&pool->queued, INT32_MAX, false);
+    }
+}
+
+static int pool_shutdown(cc_executor *ex, bool wait, bool cancel_futures)
+{
+    struct cci_pool *pool = (struct cci_pool *)ex;
+    if (wait && cci_pool_current_worker(pool))
+        return -EDEADLK;
+    cc_lock_acquire(&pool->admin, CC_FOREVER);
+    if (pool_state(pool) == CCI_POOL_RUNNING)
+        set_pool_state(pool, CCI_POOL_SHUTDOWN);
+    uint32_t started = pool->started;
+    cc_lock_release(&pool->admin);
+
+    drain(pool, cancel_futures, -ECANCELED);
+    cci_pool_wake_all(pool);
+    /* Submitters blocked on a full queue fail now. */
+    cci_futex_wake(&pool->queued, INT32_MAX, false);
+    if (wait) {
+        for (uint32_t i = 0; i < started; i++)
+            cc_thread_join(pool->workers[i].thread, CC_FOREVER);
+    }
+    return 0;
+}
+
+static void pool_destroy(cc_executor *ex)
+{
+    struct cci_pool *pool = (struct cci_pool *)ex;
+    for (unsigned i = 0; i < pool->max_workers; i++) {
+        struct cci_worker *w = &pool->workers[i];
+        cc_thread_unref(w->thread);
+        cci_deque_destroy(&w->deque);
+    }
+    free(pool->workers);
+    free(pool->prefix);
+    free(pool);
+}
+
+static unsigned pool_max_workers(const cc_executor *ex)
+{
+    return ((const struct cci_pool *)ex)->max_workers;
+}
+
+static const struct cci_executor_ops thread_pool_ops = {
+    .kind = "thread",
+    .submit = pool_submit,
+    .shutdown = pool_shutdown,
+    .destroy = pool_destroy,
+    .max_workers = pool_max_workers,
+};
+
+bool cci_is_thread_pool(const cc_executor *ex)
+{
+    return ex && ex->ops == &thread_pool_ops;
+}
+
+/* ---- creation ------------------------------------------------------------------- */
+
+static unsigned long pool_counter;
+
+int cc_thread_pool_new(cc_executor **out, const cc_thread_pool_options *opts)
+{
+    if (!out)
+        return -EINVAL;
+    cc_thread_pool_options o = opts ? *opts : (cc_thread_pool_options){0};
+    if (o.max_queued > UINT32_MAX / 2)
+        return -EINVAL;
+    unsigned max = o.max_workers;
+    if (max == 0) {
+        max = cci_cpu_count() + 4;
+        if (max > 32)
+            max = 32;
+    }
+    if (max > 4096)
+        return -EINVAL;
+
+    struct cci_pool *pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return -ENOMEM;
+    pool->base.ops = &thread_pool_ops;
+    pool->max_workers = max;
+    pool->initializer = o.initializer;
+    pool->initializer_ctx = o.initializer_ctx;
+    pool->max_queued = o.max_queued;
+    pool->fail_when_full = o.submit_fails_when_full;
+    cc_lock_init(&pool->admin, 0);
+    char fallback[48];
+    if (!o.thread_name_prefix) {
+        snprintf(fallback, sizeof fallback, "ThreadPoolExecutor-%lu",
+                 __atomic_fetch_add(&pool_counter, 1, __ATOMIC_RELAXED));
+        o.thread_name_prefix = fallback;
+    }
+    pool->prefix = strdup(o.thread_name_prefix);
+    pool->workers = aligned_alloc(64, sizeof(struct cci_worker) * max);
+    if (!pool->prefix || !pool->workers) {
+        free(pool->prefix);
+        free(pool->workers);
+        free(pool);
+        return -ENOMEM;
+    }
+    memset(pool->workers, 0, sizeof(struct cci_worker) * max);
+    for (unsigned i = 0; i < max; i++) {
+        struct cci_worker *w = &pool->workers[i];
+        w->pool = pool;
+        w->index = i;
+        cc_lock_init(&w->inbox_lock, 0);
+        if (cci_deque_init(&w->deque, 8) != 0) {
+            for (unsigned j = 0; j < i; j++)
+                cci_deque_destroy(&pool->workers[j].deque);
+            free(pool->prefix);
+            free(pool->workers);
+            free(pool);
+            return -ENOMEM;
+        }
+    }
+    *out = &pool->base;
+    return 0;
+}
