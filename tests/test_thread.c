@@ -333,12 +333,12 @@ static void test_names_idents_and_registry(void **state)
     size_t before = cc_thread_active_count();
     assert_true(before >= 1);
 
-    struct gate g = {0};
+    struct gate ga = {0}, gb = {0};
     cc_thread *a, *b;
-    assert_int_equal(cc_thread_new(&a, wait_for_gate, &g, NULL), 0);
+    assert_int_equal(cc_thread_new(&a, wait_for_gate, &ga, NULL), 0);
     assert_int_equal(strncmp(cc_thread_name(a), "Thread-", 7), 0);
     cc_thread_options o = {.name = "a-rather-long-thread-name-for-the-os"};
-    assert_int_equal(cc_thread_new(&b, wait_for_gate, &g, &o), 0);
+    assert_int_equal(cc_thread_new(&b, wait_for_gate, &gb, &o), 0);
     assert_string_equal(cc_thread_name(b), o.name);
     assert_int_equal(cc_thread_start(a), 0);
     assert_int_equal(cc_thread_start(b), 0);
@@ -358,7 +358,8 @@ static void test_names_idents_and_registry(void **state)
     cc_thread_list_free(list, n);
     assert_int_equal(cc_thread_enumerate(NULL, &n), -EINVAL);
 
-    open_gate(&g);
+    open_gate(&ga);
+    open_gate(&gb);
     assert_int_equal(cc_thread_join(a, CC_FOREVER), 0);
     assert_int_equal(cc_thread_join(b, CC_FOREVER), 0);
     assert_int_equal(cc_thread_active_count(), before);

@@ -138,9 +138,11 @@ const char *cc_thread_error_message(const cc_thread *t);
 /* True from the moment start succeeded until the function has returned. */
 bool cc_thread_is_alive(const cc_thread *t);
 
-/* The thread's name; valid as long as you hold a reference and do not rename
- * it. Renaming a running thread also renames it for the OS (first 15 bytes,
- * as seen by top and gdb). Errors: -EINVAL, -ENOMEM. */
+/* The thread's name; the text stays valid as long as you hold a reference,
+ * even if another thread renames it meanwhile (old names are kept until the
+ * thread object is freed). Renaming a running thread also renames it for
+ * the OS (first 15 bytes, as seen by top and gdb). Errors: -EINVAL,
+ * -ENOMEM. */
 const char *cc_thread_name(const cc_thread *t);
 int cc_thread_set_name(cc_thread *t, const char *name);
 

@@ -100,17 +100,10 @@ typedef struct wait_state {
     int64_t deadline;
     bool started;
     bool timed_out;
+    bool spun;   /* the one spin before sleeping has been done */
     bool marked; /* cci_block_begin called; token valid */
     cci_block_token token;
 } wait_state;
-
-static wait_state wait_state_for(cc_duration timeout)
-{
-    wait_state ws;
-    memset(&ws, 0, sizeof ws);
-    ws.timeout = timeout;
-    return ws;
-}
 
 /* True if the caller must give up instead of waiting (CC_NOWAIT, or the
  * deadline passed during an earlier wait). */
@@ -119,10 +112,39 @@ static bool wait_expired(const wait_state *ws)
     return ws->timeout == CC_NOWAIT || ws->timed_out;
 }
 
-/* Sleeps once on w. Called and returns with the lock held; the caller
- * re-checks its condition afterwards, whatever happened. */
+/* What a waiter on w waits for; read without the lock, only as a hint. */
+static bool looks_ready(cc_queue *q, struct waiters *w)
+{
+    if (__atomic_load_n(&q->shutdown, __ATOMIC_RELAXED))
+        return true;
+    if (w == &q->not_empty)
+        return cci_qstore_count(&q->store) > 0;
+    if (w == &q->not_full)
+        return cci_qstore_count(&q->store) < q->maxsize;
+    return __atomic_load_n(&q->unfinished, __ATOMIC_RELAXED) == 0;
+}
+
+/* Waits once on w. Called and returns with the lock held; the caller
+ * re-checks its condition afterwards, whatever happened.
+ *
+ * The first call only spins, with the lock released, for QUEUE_SPIN pauses
+ * (a few microseconds): a sleep and wake-up cost 60-70 us on these machines,
+ * while a producer or consumer that is running usually delivers within a
+ * microsecond. */
+#ifndef QUEUE_SPIN
+#define QUEUE_SPIN 100
+#endif
+
 static void wait_once(cc_queue *q, struct waiters *w, wait_state *ws)
 {
+    if (!ws->spun) {
+        ws->spun = true;
+        unlock_queue(q);
+        for (int i = 0; i < QUEUE_SPIN && !looks_ready(q, w); i++)
+            cci_cpu_relax();
+        lock_queue(q);
+        return;
+    }
     if (!ws->started) {
         ws->deadline = cci_deadline_after(ws->timeout);
         ws->started = true;
@@ -262,7 +284,7 @@ int cc_queue_put(cc_queue *q, void *item, cc_duration timeout)
 {
     if (!q || !cci_duration_valid(timeout))
         return -EINVAL;
-    wait_state ws = wait_state_for(timeout);
+    wait_state ws = {.timeout = timeout};
     int rc, n = 0;
     lock_queue(q);
     for (;;) {
@@ -294,7 +316,7 @@ int cc_queue_get(cc_queue *q, void **item, cc_duration timeout)
 {
     if (!q || !item || !cci_duration_valid(timeout))
         return -EINVAL;
-    wait_state ws = wait_state_for(timeout);
+    wait_state ws = {.timeout = timeout};
     int rc, n = 0;
     lock_queue(q);
     for (;;) {
@@ -345,7 +367,7 @@ int cc_queue_join(cc_queue *q, cc_duration timeout)
 {
     if (!q || !cci_duration_valid(timeout))
         return -EINVAL;
-    wait_state ws = wait_state_for(timeout);
+    wait_state ws = {.timeout = timeout};
     int rc;
     lock_queue(q);
     for (;;) {

@@ -21,6 +21,11 @@ enum cci_thread_origin {
     CCI_ORIGIN_FOREIGN
 };
 
+struct cci_name {
+    struct cci_name *older;
+    char text[];
+};
+
 struct cc_thread {
     /* Fields read by other threads at any time: accessed with __atomic. */
     uint32_t refs;
@@ -54,7 +59,10 @@ struct cc_thread {
     int status;
     char *error_message;
 
-    char *name; /* changed only by cc_thread_set_name; see thread.h */
+    /* The current name (atomic pointer). A rename never frees the old
+     * text, which a reader may still use: it is kept on the new block's
+     * `older` chain until the record is freed. */
+    struct cci_name *name;
 
     /* Registry links, guarded by the registry lock. */
     struct cc_thread *prev, *next;
