@@ -79,6 +79,7 @@ struct cci_pool {
     void *initializer_ctx;
     size_t max_queued;
     bool fail_when_full;
+    struct cci_pool *next_live; /* the list of live pools, for exit */
 
     /* Hot counters, each on its own line. */
     _Alignas(64) uint32_t epoch; /* futex word of sleeping workers */

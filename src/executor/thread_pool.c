@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,14 +239,19 @@ static int worker_main(void *arg)
             return cc_thread_fail(rc, "thread pool initializer failed");
         }
     }
+    /* As in Python, a worker counts as idle (so that submits reuse it
+     * instead of starting another) only once it has finished a task: a
+     * worker that just started has a task on its way. */
+    uint32_t idle_mark = 0;
     for (;;) {
         struct cci_task *t = cci_pool_find_work(pool, w);
         if (t) {
             cci_pool_run(pool, t);
+            idle_mark = 1;
             continue;
         }
         /* Out of work: search a little, then sleep. */
-        __atomic_fetch_add(&pool->idle, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&pool->idle, idle_mark, __ATOMIC_SEQ_CST);
         __atomic_fetch_add(&pool->searching, 1, __ATOMIC_SEQ_CST);
         for (int round = 0; round < SEARCH_ROUNDS && !t; round++) {
             for (int k = 0; k < 32; k++)
@@ -255,20 +261,22 @@ static int worker_main(void *arg)
         __atomic_fetch_sub(&pool->searching, 1, __ATOMIC_SEQ_CST);
         bool stop = false;
         while (!t && !stop) {
-            if (pool_state(pool) != CCI_POOL_RUNNING &&
-                (t = cci_pool_find_work(pool, w)) == NULL) {
-                stop = true;
+            if (pool_state(pool) != CCI_POOL_RUNNING) {
+                /* Stopping: drain everything reachable, then exit. */
+                t = cci_pool_find_work(pool, w);
+                stop = t == NULL;
                 break;
             }
             stop = !sleep_for_work(pool, w, &t);
         }
-        __atomic_fetch_sub(&pool->idle, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_sub(&pool->idle, idle_mark, __ATOMIC_SEQ_CST);
         if (stop)
             break;
         /* We found work while others sleep: if more is queued, get help. */
         if (!cci_deque_maybe_empty(&w->deque))
             wake_one_if_needed(pool);
         cci_pool_run(pool, t);
+        idle_mark = 1;
     }
     tls_worker = NULL;
     return 0;
@@ -545,9 +553,54 @@ static int pool_shutdown(cc_executor *ex, bool wait, bool cancel_futures)
     return 0;
 }
 
+/* ---- process exit ----------------------------------------------------------------
+ * As Python's concurrent.futures does at interpreter exit, a normal process
+ * exit waits for the tasks already accepted by every live pool, so none is
+ * silently dropped: live pools are listed, and an atexit handler shuts each
+ * down with wait. Workers are daemon threads; this handler is what waits for
+ * them. The list lock is held during those shutdowns, so a task must not
+ * free a pool while the process exits. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cci_pool *live_pools; /* guarded by live_lock */
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void shutdown_live_pools(void)
+{
+    pthread_mutex_lock(&live_lock);
+    for (struct cci_pool *p = live_pools; p; p = p->next_live)
+        pool_shutdown(&p->base, cci_pool_current_worker(p) == NULL, false);
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void register_exit_handler(void)
+{
+    atexit(shutdown_live_pools);
+}
+
+static void live_add(struct cci_pool *pool)
+{
+    pthread_once(&exit_once, register_exit_handler);
+    pthread_mutex_lock(&live_lock);
+    pool->next_live = live_pools;
+    live_pools = pool;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(struct cci_pool *pool)
+{
+    pthread_mutex_lock(&live_lock);
+    struct cci_pool **pp = &live_pools;
+    while (*pp && *pp != pool)
+        pp = &(*pp)->next_live;
+    if (*pp)
+        *pp = pool->next_live;
+    pthread_mutex_unlock(&live_lock);
+}
+
 static void pool_destroy(cc_executor *ex)
 {
     struct cci_pool *pool = (struct cci_pool *)ex;
+    live_remove(pool);
     for (unsigned i = 0; i < pool->max_workers; i++) {
         struct cci_worker *w = &pool->workers[i];
         cc_thread_unref(w->thread);
@@ -635,6 +688,7 @@ int cc_thread_pool_new(cc_executor **out, const cc_thread_pool_options *opts)
             return -ENOMEM;
         }
     }
+    live_add(pool);
     *out = &pool->base;
     return 0;
 }

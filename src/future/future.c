@@ -585,11 +585,8 @@ const char *cc_future_error_message(const cc_future *f)
 
 /* ---- callbacks ------------------------------------------------------------------------ */
 
-int cci_future_add_callback_node(cc_future *f,
-                                 struct cci_future_callback *node)
+static int add_callback(cc_future *f, struct cci_future_callback *node)
 {
-    if (!f || !node || !node->fn)
-        return -EINVAL;
     if (!cc_future_done(f)) {
         future_lock(f);
         /* Re-checked under the lock: completion detaches the list under it,
@@ -604,6 +601,15 @@ int cci_future_add_callback_node(cc_future *f,
     }
     run_callback(f, node);
     return 0;
+}
+
+int cci_future_add_callback_node(cc_future *f,
+                                 struct cci_future_callback *node)
+{
+    if (!f || !node || !node->fn)
+        return -EINVAL;
+    node->owned = false;
+    return add_callback(f, node);
 }
 
 bool cci_future_remove_callback_node(cc_future *f,
@@ -642,7 +648,7 @@ int cc_future_add_done_callback(cc_future *f, cc_future_callback fn,
     node->fn = fn;
     node->ctx = ctx;
     node->owned = true;
-    return cci_future_add_callback_node(f, node);
+    return add_callback(f, node);
 }
 
 /* ---- waiter registration ------------------------------------------------------------------ */

@@ -117,11 +117,12 @@ struct cci_future_callback {
     struct cci_future_callback *next;
     cc_future_callback fn;
     void *ctx;
-    bool owned; /* allocated by the future (freed after running) */
+    bool owned; /* allocated by cc_future_add_done_callback: freed when run */
 };
 
-/* Registers node; if f is already done runs it at once in this thread.
- * Returns 0, or -EINVAL. */
+/* Registers node (fn and ctx set by the caller; next and owned are the
+ * future's); if f is already done runs it at once in this thread.
+ * Returns 0, or -EINVAL (NULL f, node or fn). */
 int cci_future_add_callback_node(cc_future *f,
                                  struct cci_future_callback *node);
 /* Unregisters node if it has not been taken for running; returns whether it

@@ -100,7 +100,6 @@ typedef struct wait_state {
     int64_t deadline;
     bool started;
     bool timed_out;
-    bool spun;   /* the one spin before sleeping has been done */
     bool marked; /* cci_block_begin called; token valid */
     cci_block_token token;
 } wait_state;
@@ -127,27 +126,42 @@ static bool looks_ready(cc_queue *q, struct waiters *w)
 /* Waits once on w. Called and returns with the lock held; the caller
  * re-checks its condition afterwards, whatever happened.
  *
- * The first call only spins, with the lock released, for QUEUE_SPIN pauses
- * (a few microseconds): a sleep and wake-up cost 60-70 us on these machines,
+ * The first call only spins, with the lock released, for up to QUEUE_SPIN_NS
+ * (or the deadline): a sleep and wake-up cost 60-70 us on these machines,
  * while a producer or consumer that is running usually delivers within a
- * microsecond. */
-#ifndef QUEUE_SPIN
-#define QUEUE_SPIN 100
+ * few microseconds. Spinning for less than a wake-up costs keeps the waste
+ * bounded when nobody comes. */
+#ifndef QUEUE_SPIN_NS
+#define QUEUE_SPIN_NS 10000
 #endif
+
+static void spin(cc_queue *q, struct waiters *w, int64_t deadline)
+{
+    int64_t until = 0;
+    for (unsigned i = 1; !looks_ready(q, w); i++) {
+        cci_cpu_relax();
+        if (i % 16 == 0) { /* a clock read costs about as much as a pause */
+            int64_t now = cci_now_ns();
+            if (until == 0)
+                until = deadline - now < QUEUE_SPIN_NS ? deadline
+                                                       : now + QUEUE_SPIN_NS;
+            else if (now >= until)
+                return;
+        }
+    }
+}
 
 static void wait_once(cc_queue *q, struct waiters *w, wait_state *ws)
 {
-    if (!ws->spun) {
-        ws->spun = true;
-        unlock_queue(q);
-        for (int i = 0; i < QUEUE_SPIN && !looks_ready(q, w); i++)
-            cci_cpu_relax();
-        lock_queue(q);
-        return;
-    }
     if (!ws->started) {
         ws->deadline = cci_deadline_after(ws->timeout);
         ws->started = true;
+        if (QUEUE_SPIN_NS > 0) {
+            unlock_queue(q);
+            spin(q, w, ws->deadline);
+            lock_queue(q);
+            return;
+        }
     }
     uint32_t seq = __atomic_load_n(&w->seq, __ATOMIC_RELAXED);
     w->waiting++;
