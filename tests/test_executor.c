@@ -177,31 +177,30 @@ static void test_idle_pool_uses_no_cpu(void **state)
 
 /* ---- options: initializer, bounded queue ------------------------------------ */
 
+/* Fails once the test has queued its tasks, so they are pending when the
+ * pool breaks. */
 static int failing_initializer(void *ctx)
 {
-    (void)ctx;
+    cc_event_wait(ctx, CC_FOREVER);
     return -ENOEXEC;
 }
 
 static void test_failing_initializer_breaks_pool(void **state)
 {
     (void)state;
+    cc_event gate;
+    cc_event_init(&gate, 0);
     cc_executor *ex;
     cc_thread_pool_options o = {.max_workers = 1,
-                                .initializer = failing_initializer};
+                                .initializer = failing_initializer,
+                                .initializer_ctx = &gate};
     cc_thread_set_excepthook(NULL, NULL);
     assert_int_equal(cc_thread_pool_new(&ex, &o), 0);
     cc_future *fs[5];
-    int accepted = 0;
-    for (intptr_t i = 0; i < 5; i++) {
-        int rc = cc_executor_submit(ex, square, (void *)i, &fs[accepted]);
-        if (rc == 0)
-            accepted++;
-        else
-            assert_int_equal(rc, CC_EBROKEN_EXECUTOR);
-    }
-    assert_true(accepted >= 1);
-    for (int i = 0; i < accepted; i++) {
+    for (intptr_t i = 0; i < 5; i++)
+        assert_int_equal(cc_executor_submit(ex, square, (void *)i, &fs[i]), 0);
+    cc_event_set(&gate);
+    for (int i = 0; i < 5; i++) {
         assert_int_equal(cc_future_result(fs[i], CC_SEC(30), NULL),
                          CC_EBROKEN_EXECUTOR);
         cc_future_unref(fs[i]);
@@ -210,6 +209,7 @@ static void test_failing_initializer_breaks_pool(void **state)
     assert_int_equal(cc_executor_submit(ex, square, NULL, &late),
                      CC_EBROKEN_EXECUTOR);
     cc_executor_free(ex);
+    cc_event_destroy(&gate);
 }
 
 static int count_init(void *ctx)

@@ -15,7 +15,7 @@
 #include "future/future_internal.h"
 #include "platform/platform.h"
 
-/* ---- helpers ------------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------- */
 
 static cc_future *new_future(void)
 {
@@ -46,7 +46,7 @@ static int join(cc_thread *t)
 struct delayed {
     cc_future *f;
     cc_duration delay;
-    int error;    /* 0: set_result(value), < 0: set_error, 1: cancel */
+    int error; /* 0: set_result(value), < 0: set_error, 1: cancel */
     void *value;
     cc_thread *completer; /* the thread that completed it */
 };
@@ -79,12 +79,12 @@ static char *capture_stderr(void (*fn)(void *), void *ctx)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     unlink(path);
-    fflush(stderr);
+    (void)fflush(stderr);
     int saved = dup(2);
     assert_true(saved >= 0);
     assert_true(dup2(fd, 2) >= 0);
     fn(ctx);
-    fflush(stderr);
+    (void)fflush(stderr);
     assert_true(dup2(saved, 2) >= 0);
     close(saved);
     off_t size = lseek(fd, 0, SEEK_END);
@@ -95,7 +95,7 @@ static char *capture_stderr(void (*fn)(void *), void *ctx)
     return text;
 }
 
-/* ---- state machine ---------------------------------------------------------------- */
+/* ---- state machine ------------------------------------------------------- */
 
 static void test_layout(void **state)
 {
@@ -104,8 +104,7 @@ static void test_layout(void **state)
     assert_string_equal(cc_future_state_name(CC_FUTURE_PENDING), "PENDING");
     assert_string_equal(cc_future_state_name(CC_FUTURE_RUNNING), "RUNNING");
     assert_string_equal(cc_future_state_name(CC_FUTURE_FINISHED), "FINISHED");
-    assert_string_equal(cc_future_state_name(CC_FUTURE_CANCELLED),
-                        "CANCELLED");
+    assert_string_equal(cc_future_state_name(CC_FUTURE_CANCELLED), "CANCELLED");
     assert_string_equal(cc_future_state_name((cc_future_state)99), "UNKNOWN");
 }
 
@@ -186,7 +185,7 @@ static void test_cancel_wakes_waiter(void **state)
     cc_future_unref(f);
 }
 
-/* ---- result and error ----------------------------------------------------------------- */
+/* ---- result and error ---------------------------------------------------- */
 
 static void test_result_timeout(void **state)
 {
@@ -243,17 +242,15 @@ static void test_error_and_message(void **state)
     cc_future *f = new_future();
     assert_null(cc_future_error_message(f));
     assert_int_equal(cc_future_set_running_or_notify_cancel(f), 0);
-    assert_int_equal(cc_future_set_error(f, -ENOENT, "no file %s (%d)",
-                                         "a.txt", 3),
-                     0);
+    assert_int_equal(
+        cc_future_set_error(f, -ENOENT, "no file %s (%d)", "a.txt", 3), 0);
     assert_int_equal(cc_future_get_state(f), CC_FUTURE_FINISHED);
     void *v = (void *)5;
     assert_int_equal(cc_future_result(f, CC_NOWAIT, &v), -ENOENT);
     assert_ptr_equal(v, (void *)5);
     assert_int_equal(cc_future_error(f, CC_FOREVER), -ENOENT);
     assert_string_equal(cc_future_error_message(f), "no file a.txt (3)");
-    assert_int_equal(cc_future_result_bytes(f, CC_NOWAIT, NULL, NULL),
-                     -ENOENT);
+    assert_int_equal(cc_future_result_bytes(f, CC_NOWAIT, NULL, NULL), -ENOENT);
     cc_future_unref(f);
 
     /* Without a message; concur's own codes work as well. */
@@ -284,8 +281,7 @@ static void test_set_twice_keeps_first(void **state)
     assert_int_equal(cc_future_set_result_bytes(f, "ab", 2), -EALREADY);
     char *owned = malloc(4);
     assert_non_null(owned);
-    assert_int_equal(cc_future_set_result_bytes_owned(f, owned, 4),
-                     -EALREADY);
+    assert_int_equal(cc_future_set_result_bytes_owned(f, owned, 4), -EALREADY);
     free(owned); /* still ours after the refusal */
     void *v = NULL;
     assert_int_equal(cc_future_result(f, CC_NOWAIT, &v), 0);
@@ -386,7 +382,7 @@ static void test_bytes(void **state)
     cc_future_unref(f);
 }
 
-/* ---- callbacks ----------------------------------------------------------------------------- */
+/* ---- callbacks ----------------------------------------------------------- */
 
 struct cb_log {
     int order[8];
@@ -551,7 +547,7 @@ static void test_callbacks_concurrent_with_completion(void **state)
     free(r);
 }
 
-/* ---- waiting for many ---------------------------------------------------------------------- */
+/* ---- waiting for many ---------------------------------------------------- */
 
 static void test_wait_all_completed(void **state)
 {
@@ -629,8 +625,7 @@ static void test_wait_first_completed(void **state)
 static void test_wait_first_exception(void **state)
 {
     (void)state;
-    cc_future *fs[4] = {new_future(), new_future(), new_future(),
-                        new_future()};
+    cc_future *fs[4] = {new_future(), new_future(), new_future(), new_future()};
     bool done[4];
     assert_int_equal(cc_future_set_result(fs[0], NULL, NULL), 0);
     assert_true(cc_future_cancel(fs[1]));
@@ -683,7 +678,7 @@ static void test_wait_many_large(void **state)
         cc_future_unref(fs[i]);
 }
 
-/* ---- as_completed -------------------------------------------------------------------------- */
+/* ---- as_completed -------------------------------------------------------- */
 
 struct two_later {
     cc_future *first, *second;
@@ -767,7 +762,7 @@ static void test_as_completed_timeout(void **state)
     cc_future_unref(pending);
 }
 
-/* ---- BLOCKED state ---------------------------------------------------------------------------- */
+/* ---- BLOCKED state ------------------------------------------------------- */
 
 struct blocked_waiter {
     cc_future **fs;
@@ -831,7 +826,7 @@ static void test_waiter_shows_blocked(void **state)
     }
 }
 
-/* ---- stress ---------------------------------------------------------------------------------- */
+/* ---- stress -------------------------------------------------------------- */
 
 #define STRESS_FUTURES 3000
 
@@ -886,13 +881,15 @@ static int stress_canceller(void *arg)
 static int stress_as_completed(void *arg)
 {
     struct stress *s = arg;
-    cc_future **twice = malloc(2 * STRESS_FUTURES * sizeof *twice);
+    cc_future **twice =
+        malloc(2 * (size_t)STRESS_FUTURES * sizeof(cc_future *));
     if (!twice)
         return -ENOMEM;
     for (int i = 0; i < STRESS_FUTURES; i++)
         twice[i] = twice[STRESS_FUTURES + i] = s->fs[i];
     cc_as_completed *it;
-    int rc = cc_as_completed_new(&it, twice, 2 * STRESS_FUTURES, CC_SEC(20));
+    int rc =
+        cc_as_completed_new(&it, twice, 2 * (size_t)STRESS_FUTURES, CC_SEC(20));
     free(twice);
     if (rc < 0)
         return rc;
@@ -929,8 +926,8 @@ static int stress_waiter(void *arg)
         if (n < 1)
             return -1;
     }
-    if (cc_future_wait_many(s->fs, STRESS_FUTURES, CC_ALL_COMPLETED,
-                            CC_SEC(20), NULL) != STRESS_FUTURES)
+    if (cc_future_wait_many(s->fs, STRESS_FUTURES, CC_ALL_COMPLETED, CC_SEC(20),
+                            NULL) != STRESS_FUTURES)
         return -1;
     for (int i = 0; i < STRESS_FUTURES; i += 7) {
         int rc = cc_future_result(s->fs[i], CC_SEC(20), NULL);
@@ -972,7 +969,7 @@ static void test_stress(void **state)
     free(s);
 }
 
-/* ---- bad arguments ---------------------------------------------------------------------------- */
+/* ---- bad arguments ------------------------------------------------------- */
 
 static int never_called(cc_future *f, void *ctx)
 {
@@ -1016,15 +1013,15 @@ static void test_bad_arguments(void **state)
 
     cc_future *fs[2] = {f, NULL};
     bool done[2];
-    assert_int_equal(cc_future_wait_many(NULL, 1, CC_ALL_COMPLETED,
-                                         CC_FOREVER, done),
-                     -EINVAL);
+    assert_int_equal(
+        cc_future_wait_many(NULL, 1, CC_ALL_COMPLETED, CC_FOREVER, done),
+        -EINVAL);
     assert_int_equal(
         cc_future_wait_many(fs, 2, CC_ALL_COMPLETED, CC_FOREVER, done),
         -EINVAL);
-    assert_int_equal(cc_future_wait_many(fs, 1, (cc_return_when)7,
-                                         CC_FOREVER, done),
-                     -EINVAL);
+    assert_int_equal(
+        cc_future_wait_many(fs, 1, (cc_return_when)7, CC_FOREVER, done),
+        -EINVAL);
     assert_int_equal(cc_future_wait_many(fs, 1, CC_ALL_COMPLETED, -3, done),
                      -EINVAL);
     assert_int_equal(cc_future_wait_many(fs, (size_t)INT32_MAX + 1,
@@ -1044,7 +1041,7 @@ static void test_bad_arguments(void **state)
     cc_future_unref(f);
 }
 
-/* ---- internal API for executors ----------------------------------------------------------------- */
+/* ---- internal API for executors ------------------------------------------ */
 
 struct task_record {
     void *next;
@@ -1065,8 +1062,8 @@ static void test_internal_api(void **state)
     int pool;
     cc_future *f = NULL;
     assert_int_equal(cci_future_new_ex(NULL, &pool, 0), -EINVAL);
-    assert_int_equal(
-        cci_future_new_ex(&f, &pool, sizeof(struct task_record)), 0);
+    assert_int_equal(cci_future_new_ex(&f, &pool, sizeof(struct task_record)),
+                     0);
     assert_ptr_equal(cci_future_executor(f), &pool);
     struct task_record *rec = cci_future_extra(f);
     assert_int_equal((uintptr_t)rec % _Alignof(max_align_t), 0);
@@ -1095,9 +1092,8 @@ static void test_internal_api(void **state)
 
     counting_destructor_calls = 0;
     assert_int_equal(cci_future_new_ex(&f, NULL, 0), 0);
-    assert_int_equal(cci_future_finish(f, 3, (void *)9, counting_destructor,
-                                       NULL),
-                     0);
+    assert_int_equal(
+        cci_future_finish(f, 3, (void *)9, counting_destructor, NULL), 0);
     void *v = NULL;
     assert_int_equal(cc_future_result(f, CC_NOWAIT, &v), 0);
     assert_ptr_equal(v, (void *)9);
@@ -1105,22 +1101,8 @@ static void test_internal_api(void **state)
     assert_int_equal(counting_destructor_calls, 1);
 }
 
-static int noop(void *ctx)
-{
-    (void)ctx;
-    return 0;
-}
-
 int main(void)
 {
-    /* ThreadSanitizer starts a helper thread at the first thread creation;
-     * create one first so the harness does not count it as a leak. */
-    cc_thread *warm = NULL;
-    if (cc_thread_new(&warm, noop, NULL, NULL) == 0 &&
-        cc_thread_start(warm) == 0)
-        cc_thread_join(warm, CC_FOREVER);
-    cc_thread_unref(warm);
-
     const struct CMUnitTest tests[] = {
         CCT_TEST(test_layout),
         CCT_TEST(test_pending_running_finished),

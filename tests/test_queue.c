@@ -168,8 +168,8 @@ static void test_priority_order_stable(void **state)
     (void)state;
     enum { N = 2000 };
     int calls = 0;
-    cc_queue_options o = {.kind = CC_QUEUE_PRIORITY, .cmp = by_prio,
-                          .cmp_ctx = &calls};
+    cc_queue_options o = {
+        .kind = CC_QUEUE_PRIORITY, .cmp = by_prio, .cmp_ctx = &calls};
     cc_queue *q = NULL;
     assert_int_equal(cc_queue_new(&q, &o), 0);
     struct prio_item *items = malloc(N * sizeof *items);
@@ -195,8 +195,8 @@ static void test_priority_order_stable(void **state)
     for (int i = 0; i < N / 2; i++) {
         if (items[i].prio < first->prio ||
             (items[i].prio == first->prio && items[i].id < first->id))
-            fail_msg("priority queue returned %d/%d before %d/%d",
-                     first->prio, first->id, items[i].prio, items[i].id);
+            fail_msg("priority queue returned %d/%d before %d/%d", first->prio,
+                     first->id, items[i].prio, items[i].id);
     }
     while (next_put < N)
         assert_int_equal(cc_queue_put(q, &items[next_put++], CC_NOWAIT), 0);
@@ -224,8 +224,10 @@ static void test_priority_ties_in_put_order(void **state)
 {
     (void)state;
     int calls = 0;
-    cc_queue_options o = {.kind = CC_QUEUE_PRIORITY, .cmp = by_prio,
-                          .cmp_ctx = &calls, .maxsize = 8};
+    cc_queue_options o = {.kind = CC_QUEUE_PRIORITY,
+                          .cmp = by_prio,
+                          .cmp_ctx = &calls,
+                          .maxsize = 8};
     cc_queue *q = NULL;
     assert_int_equal(cc_queue_new(&q, &o), 0);
     struct prio_item it[6] = {{5, 0}, {1, 1}, {5, 2}, {1, 3}, {5, 4}, {1, 5}};
@@ -534,8 +536,8 @@ static void test_shutdown_graceful(void **state)
 {
     (void)state;
     struct freed f = {0};
-    cc_queue_options o = {.maxsize = 2, .item_free = record_free,
-                          .item_free_ctx = &f};
+    cc_queue_options o = {
+        .maxsize = 2, .item_free = record_free, .item_free_ctx = &f};
     cc_queue *q = NULL;
     assert_int_equal(cc_queue_new(&q, &o), 0);
     assert_int_equal(cc_queue_put(q, ITEM(1), CC_NOWAIT), 0);
@@ -598,8 +600,8 @@ static void test_shutdown_immediate(void **state)
 {
     (void)state;
     struct freed f = {0};
-    cc_queue_options o = {.maxsize = 3, .item_free = record_free,
-                          .item_free_ctx = &f};
+    cc_queue_options o = {
+        .maxsize = 3, .item_free = record_free, .item_free_ctx = &f};
     cc_queue *q = NULL;
     assert_int_equal(cc_queue_new(&q, &o), 0);
     for (uintptr_t i = 1; i <= 3; i++)
@@ -647,8 +649,8 @@ static void test_shutdown_immediate_after_graceful(void **state)
 {
     (void)state;
     struct freed f = {0};
-    cc_queue_options o = {.kind = CC_QUEUE_LIFO, .item_free = record_free,
-                          .item_free_ctx = &f};
+    cc_queue_options o = {
+        .kind = CC_QUEUE_LIFO, .item_free = record_free, .item_free_ctx = &f};
     cc_queue *q = NULL;
     assert_int_equal(cc_queue_new(&q, &o), 0);
     for (uintptr_t i = 1; i <= 3; i++)
@@ -756,7 +758,8 @@ static int stress_cmp(const void *a, const void *b, void *ctx)
 
 static void run_stress(cc_queue_kind kind, size_t maxsize)
 {
-    cc_queue_options o = {.kind = kind, .maxsize = maxsize,
+    cc_queue_options o = {.kind = kind,
+                          .maxsize = maxsize,
                           .cmp = kind == CC_QUEUE_PRIORITY ? stress_cmp : NULL};
     struct stress s = {0};
     assert_int_equal(cc_queue_new(&s.q, &o), 0);
@@ -869,22 +872,8 @@ static void test_names(void **state)
     cc_queue_free(b);
 }
 
-static int noop(void *ctx)
-{
-    (void)ctx;
-    return 0;
-}
-
 int main(void)
 {
-    /* ThreadSanitizer starts a helper thread at the first thread creation;
-     * create one first so the harness does not count that one as a leak. */
-    cc_thread *warm = NULL;
-    if (cc_thread_new(&warm, noop, NULL, NULL) == 0 &&
-        cc_thread_start(warm) == 0)
-        cc_thread_join(warm, CC_FOREVER);
-    cc_thread_unref(warm);
-
     const struct CMUnitTest tests[] = {
         CCT_TEST(test_fifo_order),
         CCT_TEST(test_lifo_order),

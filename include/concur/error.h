@@ -16,6 +16,9 @@
 #ifndef CONCUR_ERROR_H
 #define CONCUR_ERROR_H
 
+/* The errno names (EINVAL, ETIMEDOUT, ...) that concur's codes negate. */
+#include <errno.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -150,8 +150,11 @@ void cc_map_free(cc_map *map);
  */
 typedef struct cc_task_group {
     cc_executor *pool;
-    uint32_t pending;   /* spawned tasks not yet finished */
-    uint32_t sleepers;  /* threads asleep in wait */
+    /* Low 32 bits: spawned tasks not yet finished; high 32 bits: threads
+     * asleep in wait. One word, so that the last task's decrement is also
+     * its last access to the group (which may live on the waiter's stack
+     * and vanish the moment the waiter sees zero). */
+    uint64_t counts;
     int32_t first_error; /* first negative status of a task, else 0 */
     uint32_t reserved;
 } cc_task_group;

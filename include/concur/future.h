@@ -57,7 +57,7 @@
  *
  * Size: sizeof(struct cc_future) is 64 bytes (one cache line on x86-64) and
  * a future that nobody waits on and nobody attaches a callback or message to
- * never allocates anything else. Callback records (24 bytes each) and error
+ * never allocates anything else. Callback records (32 bytes each) and error
  * messages are allocated only when used; waiters live on the waiting
  * thread's stack (wait-many allocates only above 16 futures) or inside the
  * as-completed iterator.
@@ -124,7 +124,7 @@ bool cc_future_done(const cc_future *f);
  */
 bool cc_future_cancel(cc_future *f);
 
-/* ---- consumer: waiting for the outcome ------------------------------------ */
+/* ---- consumer: waiting for the outcome ----------------------------------- */
 
 /*
  * Waits until f is done. Returns 0 when done (finished, failed or
@@ -149,8 +149,8 @@ int cc_future_result(cc_future *f, cc_duration timeout, void **value);
  * NULL data pointer. Errors: as cc_future_result, with -EINVAL when the
  * result is a void *.
  */
-int cc_future_result_bytes(cc_future *f, cc_duration timeout,
-                           const void **data, size_t *len);
+int cc_future_result_bytes(cc_future *f, cc_duration timeout, const void **data,
+                           size_t *len);
 
 /*
  * Python's exception(timeout): waits like cc_future_wait, then returns the
@@ -165,7 +165,7 @@ int cc_future_error(cc_future *f, cc_duration timeout);
  */
 const char *cc_future_error_message(const cc_future *f);
 
-/* ---- done callbacks -------------------------------------------------------- */
+/* ---- done callbacks ------------------------------------------------------ */
 
 /*
  * A done callback. f is borrowed for the call (take a reference to keep it).
@@ -183,10 +183,9 @@ typedef int (*cc_future_callback)(cc_future *f, void *ctx);
  * stderr). Safe to call while another thread completes f: fn runs exactly
  * once either way. Errors: -EINVAL (NULL f or fn), -ENOMEM (not registered).
  */
-int cc_future_add_done_callback(cc_future *f, cc_future_callback fn,
-                                void *ctx);
+int cc_future_add_done_callback(cc_future *f, cc_future_callback fn, void *ctx);
 
-/* ---- producer (promise) side ------------------------------------------------ */
+/* ---- producer (promise) side --------------------------------------------- */
 
 /*
  * Called by whoever is about to run the work (an executor worker right after
@@ -233,7 +232,7 @@ int cc_future_set_result_bytes_owned(cc_future *f, void *data, size_t len);
 int cc_future_set_error(cc_future *f, int error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* ---- waiting for many (concurrent.futures.wait) ------------------------------ */
+/* ---- waiting for many (concurrent.futures.wait) -------------------------- */
 
 typedef enum cc_return_when {
     CC_ALL_COMPLETED,   /* every future is done */
@@ -259,7 +258,7 @@ int cc_future_wait_many(cc_future *const *fs, size_t n,
                         cc_return_when return_when, cc_duration timeout,
                         bool *done);
 
-/* ---- as completed (concurrent.futures.as_completed) -------------------------- */
+/* ---- as completed (concurrent.futures.as_completed) ---------------------- */
 
 typedef struct cc_as_completed cc_as_completed;
 
@@ -271,8 +270,8 @@ typedef struct cc_as_completed cc_as_completed;
  * Errors: -EINVAL (out NULL, fs NULL with n > 0, a NULL entry,
  * n > INT32_MAX, bad timeout), -ENOMEM.
  */
-int cc_as_completed_new(cc_as_completed **out, cc_future *const *fs,
-                        size_t n, cc_duration timeout);
+int cc_as_completed_new(cc_as_completed **out, cc_future *const *fs, size_t n,
+                        cc_duration timeout);
 
 /*
  * Returns 1 and stores the next done future in *out (borrowed: valid until

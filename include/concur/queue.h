@@ -77,12 +77,12 @@ typedef void (*cc_queue_item_free)(void *item, void *ctx);
 
 typedef struct cc_queue_options {
     cc_queue_kind kind;
-    size_t maxsize;               /* 0: unbounded */
-    cc_queue_cmp cmp;             /* required for PRIORITY, else NULL */
+    size_t maxsize;   /* 0: unbounded */
+    cc_queue_cmp cmp; /* required for PRIORITY, else NULL */
     void *cmp_ctx;
     cc_queue_item_free item_free; /* NULL: dropped items are not reported */
     void *item_free_ctx;
-    const char *name;             /* NULL: "Queue-N"; copied */
+    const char *name; /* NULL: "Queue-N"; copied */
 } cc_queue_options;
 
 /*

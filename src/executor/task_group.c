@@ -6,7 +6,7 @@
  * inside tasks needs no extra thread and cannot deadlock, even with a single
  * worker. When it finds nothing to run it sleeps on the pool's event count
  * like an idle worker; the group's last task wakes all sleepers if any
- * waiter of that group sleeps (group->sleepers), which costs nothing when
+ * waiter of that group sleeps (the high half of group->counts), which costs nothing when
  * nobody does.
  *
  * Task records come from a per-thread cache of fixed-size blocks, so the hot
@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -109,14 +110,25 @@ static void record_error(cc_task_group *g, int status)
                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
-/* One spawned task has finished (or will never run). */
+#define PENDING_MASK UINT64_C(0xffffffff)
+#define ONE_SLEEPER (UINT64_C(1) << 32)
+
+static uint32_t pending_of(const cc_task_group *g)
+{
+    return (uint32_t)(__atomic_load_n(&g->counts, __ATOMIC_ACQUIRE) &
+                      PENDING_MASK);
+}
+
+/* One spawned task has finished (or will never run). The decrement is the
+ * last access to g: it tells us at once whether a waiter sleeps, and the
+ * wake-up goes through the pool, which outlives every group. seq_cst pairs
+ * with the waiter's increment of its sleeper count before it re-reads the
+ * pending count (Dekker). */
 static void group_task_done(cc_task_group *g)
 {
     struct cci_pool *pool = group_pool(g);
-    /* seq_cst pairs with the waiter's increment of sleepers before it
-     * re-reads pending (Dekker). */
-    if (__atomic_sub_fetch(&g->pending, 1, __ATOMIC_SEQ_CST) == 0 &&
-        __atomic_load_n(&g->sleepers, __ATOMIC_SEQ_CST) > 0)
+    uint64_t before = __atomic_fetch_sub(&g->counts, 1, __ATOMIC_SEQ_CST);
+    if ((before & PENDING_MASK) == 1 && (before >> 32) > 0)
         cci_pool_wake_all(pool);
 }
 
@@ -155,8 +167,7 @@ int cc_task_group_init(cc_task_group *group, cc_executor *pool)
     if (!group || !cci_is_thread_pool(pool))
         return -EINVAL;
     group->pool = pool;
-    group->pending = 0;
-    group->sleepers = 0;
+    group->counts = 0;
     group->first_error = 0;
     group->reserved = 0;
     return 0;
@@ -164,11 +175,11 @@ int cc_task_group_init(cc_task_group *group, cc_executor *pool)
 
 static int spawn_task(cc_task_group *g, struct group_task *t)
 {
-    __atomic_fetch_add(&g->pending, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&g->counts, 1, __ATOMIC_RELAXED);
     int rc = cci_pool_push(group_pool(g), &t->base);
     if (rc != 0) {
         task_free(t);
-        __atomic_fetch_sub(&g->pending, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&g->counts, 1, __ATOMIC_RELAXED);
     }
     return rc;
 }
@@ -193,7 +204,7 @@ static void help_until_done(cc_task_group *g)
     struct cci_pool *pool = group_pool(g);
     struct cci_worker *w = cci_pool_current_worker(pool);
     unsigned idle_rounds = 0;
-    while (__atomic_load_n(&g->pending, __ATOMIC_ACQUIRE) != 0) {
+    while (pending_of(g) != 0) {
         struct cci_task *t = cci_pool_find_work(pool, w);
         if (t) {
             cci_pool_run(pool, t);
@@ -206,17 +217,17 @@ static void help_until_done(cc_task_group *g)
             continue;
         }
         /* Sleep as an idle worker would, but also for the group's end. */
-        __atomic_fetch_add(&g->sleepers, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&g->counts, ONE_SLEEPER, __ATOMIC_SEQ_CST);
         __atomic_fetch_add(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
         uint32_t e = __atomic_load_n(&pool->epoch, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&g->pending, __ATOMIC_SEQ_CST) != 0 &&
+        if ((__atomic_load_n(&g->counts, __ATOMIC_SEQ_CST) & PENDING_MASK) != 0 &&
             (t = cci_pool_find_work(pool, w)) == NULL) {
             cci_block_token tok = cci_block_begin(CC_WAIT_OTHER, g);
             cci_futex_wait(&pool->epoch, e, CCI_NO_DEADLINE, false);
             cci_block_end(tok);
         }
         __atomic_fetch_sub(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
-        __atomic_fetch_sub(&g->sleepers, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_sub(&g->counts, ONE_SLEEPER, __ATOMIC_SEQ_CST);
         if (t)
             cci_pool_run(pool, t);
         idle_rounds = 0;

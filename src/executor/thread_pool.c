@@ -126,11 +126,20 @@ static struct cci_task *take_from_inbox(struct cci_worker *victim,
             move /= 2;
         if (move > INBOX_BATCH)
             move = INBOX_BATCH;
+        /* Unlink before pushing: once in the deque, a thief may run and
+         * free the task at once, so its `next` must not be read after. */
         while (move--) {
-            struct cci_task *t = victim->inbox_head;
-            if (cci_deque_push(&self->deque, t) != 0)
-                break; /* out of memory: it stays in the inbox */
-            inbox_pop_locked(victim);
+            struct cci_task *t = inbox_pop_locked(victim);
+            if (cci_deque_push(&self->deque, t) != 0) {
+                /* Out of memory: back at the head, order kept. */
+                t->next = victim->inbox_head;
+                victim->inbox_head = t;
+                if (!victim->inbox_tail)
+                    victim->inbox_tail = t;
+                __atomic_store_n(&victim->inbox_count,
+                                 victim->inbox_count + 1, __ATOMIC_RELAXED);
+                break;
+            }
         }
     }
     cc_lock_release(&victim->inbox_lock);

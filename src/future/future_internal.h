@@ -67,7 +67,7 @@ struct cc_future {
 void *cci_future_alloc(size_t size);
 void cci_future_dealloc(void *mem);
 
-/* ---- executor binding ------------------------------------------------------ */
+/* ---- executor binding ---------------------------------------------------- */
 
 /*
  * Like cc_future_new, but the future records executor (opaque, never
@@ -179,12 +179,11 @@ int cci_future_wait_until(cc_future *f, int64_t deadline);
  * CPU, where spinning only delays the thread it waits for). */
 unsigned cci_future_spin_limit(void);
 
-/* ---- reading the state ------------------------------------------------------ */
+/* ---- reading the state --------------------------------------------------- */
 
 static inline uint32_t cci_future_load(const cc_future *f)
 {
-    return atomic_load_explicit(&((cc_future *)f)->state,
-                                memory_order_acquire);
+    return atomic_load_explicit(&((cc_future *)f)->state, memory_order_acquire);
 }
 
 static inline bool cci_future_word_done(uint32_t s)

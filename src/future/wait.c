@@ -76,10 +76,9 @@ static uint32_t group_fired(uint32_t word)
     return word / CCI_FUTURE_GROUP_FIRED;
 }
 
-/* ---- wait-many --------------------------------------------------------------- */
+/* ---- wait-many ----------------------------------------------------------- */
 
-static bool condition_holds(cc_future *const *fs, size_t n,
-                            cc_return_when when)
+static bool condition_holds(cc_future *const *fs, size_t n, cc_return_when when)
 {
     size_t done = 0;
     for (size_t i = 0; i < n; i++) {
@@ -196,7 +195,7 @@ int cc_future_wait_many(cc_future *const *fs, size_t n,
     return count;
 }
 
-/* ---- as_completed ------------------------------------------------------------- */
+/* ---- as_completed -------------------------------------------------------- */
 
 struct cc_as_completed {
     struct cci_future_group group;
@@ -241,8 +240,7 @@ static void take_fired(cc_as_completed *it)
 static bool fired_ready(void *ctx, uint32_t word)
 {
     cc_as_completed *it = ctx;
-    return atomic_load_explicit(&it->group.fired, memory_order_acquire) !=
-           NULL;
+    return atomic_load_explicit(&it->group.fired, memory_order_acquire) != NULL;
 }
 
 static const void *as_completed_blocked_on(void *ctx)
@@ -292,11 +290,10 @@ static int64_t mark_distinct(cc_future *const *fs, size_t n, bool *keep)
     return distinct;
 }
 
-int cc_as_completed_new(cc_as_completed **out, cc_future *const *fs,
-                        size_t n, cc_duration timeout)
+int cc_as_completed_new(cc_as_completed **out, cc_future *const *fs, size_t n,
+                        cc_duration timeout)
 {
-    if (!out || (!fs && n > 0) || n > INT32_MAX ||
-        !cci_duration_valid(timeout))
+    if (!out || (!fs && n > 0) || n > INT32_MAX || !cci_duration_valid(timeout))
         return -EINVAL;
     for (size_t i = 0; i < n; i++)
         if (!fs[i])
@@ -310,8 +307,8 @@ int cc_as_completed_new(cc_as_completed **out, cc_future *const *fs,
         free(keep);
         return (int)distinct;
     }
-    cc_as_completed *it = malloc(sizeof *it + (size_t)distinct *
-                                                  sizeof(struct cci_future_waiter));
+    cc_as_completed *it = malloc(
+        sizeof *it + (size_t)distinct * sizeof(struct cci_future_waiter));
     if (!it) {
         free(keep);
         return -ENOMEM;

@@ -74,14 +74,14 @@ struct cc_queue {
  * harmlessly. */
 static uint64_t queue_counter;
 
-/* ---- the lock and the wake-up protocol ---------------------------------- */
+/* ---- the lock and the wake-up protocol ----------------------------------- */
 
 /* A thread that sleeps for the lock itself is waiting to get into the queue,
  * so it shows as BLOCKED on the queue too, not on a lock nobody can name. */
 static void lock_queue(cc_queue *q)
 {
-    int rc = cci_lock_acquire_until(&q->lock, CCI_NO_DEADLINE, CC_WAIT_QUEUE,
-                                    q);
+    int rc =
+        cci_lock_acquire_until(&q->lock, CCI_NO_DEADLINE, CC_WAIT_QUEUE, q);
     assert(rc == 0);
     (void)rc;
 }
@@ -216,7 +216,7 @@ static void set_unfinished(cc_queue *q, size_t n)
     __atomic_store_n(&q->unfinished, n, __ATOMIC_RELAXED);
 }
 
-/* ---- life cycle ----------------------------------------------------------- */
+/* ---- life cycle ---------------------------------------------------------- */
 
 static int check_options(const cc_queue_options *o)
 {
@@ -292,7 +292,7 @@ void cc_queue_free(cc_queue *q)
     free(q);
 }
 
-/* ---- put and get ---------------------------------------------------------- */
+/* ---- put and get --------------------------------------------------------- */
 
 int cc_queue_put(cc_queue *q, void *item, cc_duration timeout)
 {
@@ -357,7 +357,7 @@ int cc_queue_get(cc_queue *q, void **item, cc_duration timeout)
     return rc;
 }
 
-/* ---- tasks ---------------------------------------------------------------- */
+/* ---- tasks --------------------------------------------------------------- */
 
 int cc_queue_task_done(cc_queue *q)
 {
@@ -400,7 +400,7 @@ int cc_queue_join(cc_queue *q, cc_duration timeout)
     return rc;
 }
 
-/* ---- shutdown ------------------------------------------------------------- */
+/* ---- shutdown ------------------------------------------------------------ */
 
 int cc_queue_shutdown(cc_queue *q, bool immediate)
 {
@@ -415,8 +415,8 @@ int cc_queue_shutdown(cc_queue *q, bool immediate)
         /* Detached so item_free runs without the lock: it may be slow or
          * call back into the library. */
         cci_qstore_detach(&q->store, &dropped);
-        size_t done = dropped.count < q->unfinished ? dropped.count
-                                                    : q->unfinished;
+        size_t done =
+            dropped.count < q->unfinished ? dropped.count : q->unfinished;
         set_unfinished(q, q->unfinished - done);
         if (q->unfinished == 0)
             n_join = wake_all_later(&q->all_done);
@@ -431,7 +431,7 @@ int cc_queue_shutdown(cc_queue *q, bool immediate)
     return 0;
 }
 
-/* ---- snapshots ------------------------------------------------------------ */
+/* ---- snapshots ----------------------------------------------------------- */
 
 size_t cc_queue_qsize(const cc_queue *q)
 {

@@ -21,12 +21,12 @@ typedef struct cci_qslot {
 
 typedef struct cci_qstore {
     cc_queue_kind kind;
-    bool fixed;    /* bounded: allocated once at full size, never resized */
-    size_t count;  /* written with __atomic stores so snapshots may read it
-                    * without the lock; read plainly under the lock */
-    size_t cap;    /* slots allocated; a power of two for the ring */
-    size_t head;   /* ring: index of the oldest item */
-    void **ring;   /* FIFO/LIFO: items at head .. head+count-1 (mod cap) */
+    bool fixed;      /* bounded: allocated once at full size, never resized */
+    size_t count;    /* written with __atomic stores so snapshots may read it
+                      * without the lock; read plainly under the lock */
+    size_t cap;      /* slots allocated; a power of two for the ring */
+    size_t head;     /* ring: index of the oldest item */
+    void **ring;     /* FIFO/LIFO: items at head .. head+count-1 (mod cap) */
     cci_qslot *heap; /* PRIORITY: a min-heap by (cmp, seq) */
     uint64_t next_seq;
     cc_queue_cmp cmp;
@@ -47,8 +47,7 @@ void *cci_qstore_pop(cci_qstore *s);
 void cci_qstore_detach(cci_qstore *s, cci_qstore *out);
 /* Gives every item left to item_free (if not NULL) — in get order for a
  * ring, in array order for a heap — and frees the storage. */
-void cci_qstore_destroy(cci_qstore *s, cc_queue_item_free item_free,
-                        void *ctx);
+void cci_qstore_destroy(cci_qstore *s, cc_queue_item_free item_free, void *ctx);
 
 static inline size_t cci_qstore_count(const cci_qstore *s)
 {

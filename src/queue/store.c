@@ -187,8 +187,7 @@ void cci_qstore_detach(cci_qstore *s, cci_qstore *out)
     set_count(s, 0);
 }
 
-void cci_qstore_destroy(cci_qstore *s, cc_queue_item_free item_free,
-                        void *ctx)
+void cci_qstore_destroy(cci_qstore *s, cc_queue_item_free item_free, void *ctx)
 {
     if (item_free) {
         for (size_t i = 0; i < s->count; i++) {
@@ -197,8 +196,8 @@ void cci_qstore_destroy(cci_qstore *s, cc_queue_item_free item_free,
             else if (s->kind == CC_QUEUE_FIFO)
                 item_free(s->ring[(s->head + i) & (s->cap - 1)], ctx);
             else
-                item_free(s->ring[(s->head + s->count - 1 - i) &
-                                  (s->cap - 1)], ctx);
+                item_free(s->ring[(s->head + s->count - 1 - i) & (s->cap - 1)],
+                          ctx);
         }
     }
     free(s->ring);

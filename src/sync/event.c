@@ -78,10 +78,15 @@ int cc_event_wait(cc_event *event, cc_duration timeout)
     bool pshared = cci_sync_pshared(event->flags);
 
     __atomic_fetch_add(&event->waiters, 1, __ATOMIC_SEQ_CST);
-    cci_block_token token = cci_block_begin(CC_WAIT_EVENT, event);
+    cci_block_token token = {0};
+    bool marked = false;
     int rc = 0;
     /* seen has the flag clear, so any change to the word means a set(). */
     while (__atomic_load_n(&event->word, __ATOMIC_SEQ_CST) == seen) {
+        if (!marked) {
+            token = cci_block_begin(CC_WAIT_EVENT, event);
+            marked = true;
+        }
         if (cci_futex_wait(&event->word, seen, deadline, pshared) ==
             -ETIMEDOUT) {
             if (__atomic_load_n(&event->word, __ATOMIC_ACQUIRE) == seen)
@@ -90,6 +95,7 @@ int cc_event_wait(cc_event *event, cc_duration timeout)
         }
     }
     __atomic_fetch_sub(&event->waiters, 1, __ATOMIC_RELAXED);
-    cci_block_end(token);
+    if (marked)
+        cci_block_end(token);
     return rc;
 }

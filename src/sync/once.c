@@ -56,18 +56,24 @@ int cc_once_call(cc_once *once, void (*fn)(void *ctx), void *ctx)
         return -EDEADLK;
 
     bool pshared = cci_sync_pshared(once->flags);
-    cci_block_token token = cci_block_begin(CC_WAIT_ONCE, once);
+    cci_block_token token = {0};
+    bool marked = false;
     while (s != DONE) {
-        if (s == RUNNING)
-            __atomic_compare_exchange_n(&once->state, &s, RUNNING_WAITED,
-                                        false, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_ACQUIRE);
-        /* s may be NOT_RUN again only if the object was re-initialised
-         * under us, which the contract forbids; sleep on 2 regardless. */
+        /* A failed CAS reloads s: the runner may just have finished. */
+        if (s == RUNNING &&
+            !__atomic_compare_exchange_n(&once->state, &s, RUNNING_WAITED,
+                                         false, __ATOMIC_ACQUIRE,
+                                         __ATOMIC_ACQUIRE))
+            continue;
+        if (!marked) {
+            token = cci_block_begin(CC_WAIT_ONCE, once);
+            marked = true;
+        }
         cci_futex_wait(&once->state, RUNNING_WAITED, CCI_NO_DEADLINE, pshared);
         s = __atomic_load_n(&once->state, __ATOMIC_ACQUIRE);
     }
-    cci_block_end(token);
+    if (marked)
+        cci_block_end(token);
     return 0;
 }
 

@@ -70,12 +70,17 @@ static int acquire_slow(cc_semaphore *sem, int64_t deadline)
     }
     bool pshared = cci_sync_pshared(sem->flags);
     __atomic_fetch_add(&sem->waiters, 1, __ATOMIC_SEQ_CST);
-    cci_block_token token = cci_block_begin(CC_WAIT_SEMAPHORE, sem);
+    cci_block_token token = {0};
+    bool marked = false;
     int rc;
     for (;;) {
         if (try_down(sem)) {
             rc = 0;
             break;
+        }
+        if (!marked) {
+            token = cci_block_begin(CC_WAIT_SEMAPHORE, sem);
+            marked = true;
         }
         if (cci_futex_wait(&sem->value, 0, deadline, pshared) == -ETIMEDOUT) {
             rc = try_down(sem) ? 0 : -ETIMEDOUT;
@@ -83,7 +88,8 @@ static int acquire_slow(cc_semaphore *sem, int64_t deadline)
         }
     }
     __atomic_fetch_sub(&sem->waiters, 1, __ATOMIC_RELAXED);
-    cci_block_end(token);
+    if (marked)
+        cci_block_end(token);
     return rc;
 }
 
