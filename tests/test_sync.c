@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* ---- helpers -------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 static cc_thread *spawn(cc_thread_fn fn, void *ctx)
 {
@@ -103,7 +103,7 @@ static void assert_about_half_second(int64_t start)
     assert_true(s < 5.0);
 }
 
-/* ---- Lock ------------------------------------------------------------------ */
+/* ---- Lock ---------------------------------------------------------------- */
 
 static void test_lock_basics_and_errors(void **state)
 {
@@ -223,7 +223,7 @@ static void test_lock_released_by_other_thread(void **state)
     assert_int_equal(join(spawn(release_thread, &lock)), -EPERM);
 }
 
-/* ---- RLock ----------------------------------------------------------------- */
+/* ---- RLock --------------------------------------------------------------- */
 
 struct rlock_probe {
     cc_rlock rlock;
@@ -293,14 +293,14 @@ static void test_rlock_recursion_and_ownership(void **state)
     assert_int_equal(cc_rlock_destroy(&p.rlock), 0);
 }
 
-/* ---- Condition ------------------------------------------------------------- */
+/* ---- Condition ----------------------------------------------------------- */
 
 struct cond_ctx {
     cc_lock lock;
     cc_condition cond;
-    int woken;  /* __atomic */
-    int ready;  /* __atomic: waiters about to wait */
-    int state;  /* protected by lock */
+    int woken; /* __atomic */
+    int ready; /* __atomic: waiters about to wait */
+    int state; /* protected by lock */
     cc_duration timeout;
 };
 
@@ -486,31 +486,28 @@ static void test_condition_wait_for(void **state)
     (void)state;
     struct cond_ctx c;
     cond_ctx_init(&c);
-    assert_int_equal(cc_condition_wait_for(&c.cond, state_reached, &c,
-                                           CC_NOWAIT),
-                     -EPERM);
+    assert_int_equal(
+        cc_condition_wait_for(&c.cond, state_reached, &c, CC_NOWAIT), -EPERM);
     assert_int_equal(cc_lock_acquire(&c.lock, CC_FOREVER), 0);
     int64_t start = cc_monotonic_ns();
-    assert_int_equal(cc_condition_wait_for(&c.cond, state_reached, &c,
-                                           CC_MSEC(500)),
-                     -ETIMEDOUT);
+    assert_int_equal(
+        cc_condition_wait_for(&c.cond, state_reached, &c, CC_MSEC(500)),
+        -ETIMEDOUT);
     assert_about_half_second(start);
-    assert_int_equal(cc_condition_wait_for(&c.cond, state_reached, &c,
-                                           CC_NOWAIT),
-                     -ETIMEDOUT);
+    assert_int_equal(
+        cc_condition_wait_for(&c.cond, state_reached, &c, CC_NOWAIT),
+        -ETIMEDOUT);
 
     /* Several notifications arrive before the predicate holds: wait_for
      * keeps waiting within one total deadline. */
     cc_thread *t = spawn(cond_stepper, &c);
-    assert_int_equal(cc_condition_wait_for(&c.cond, state_reached, &c,
-                                           CC_SEC(10)),
-                     0);
+    assert_int_equal(
+        cc_condition_wait_for(&c.cond, state_reached, &c, CC_SEC(10)), 0);
     assert_int_equal(c.state, 3);
     assert_true(cc_lock_locked(&c.lock));
     /* True at once: returns without waiting. */
-    assert_int_equal(cc_condition_wait_for(&c.cond, state_reached, &c,
-                                           CC_NOWAIT),
-                     0);
+    assert_int_equal(
+        cc_condition_wait_for(&c.cond, state_reached, &c, CC_NOWAIT), 0);
     assert_int_equal(cc_lock_release(&c.lock), 0);
     assert_int_equal(join(t), 0);
 }
@@ -561,7 +558,7 @@ static void test_condition_with_rlock(void **state)
     assert_int_equal(cc_condition_destroy(&c.cond), 0);
 }
 
-/* ---- Semaphore ------------------------------------------------------------- */
+/* ---- Semaphore ----------------------------------------------------------- */
 
 struct sem_ctx {
     cc_semaphore sem;
@@ -650,7 +647,7 @@ static void test_semaphore_release_wakes_n(void **state)
     assert_about_half_second(start);
 }
 
-/* ---- Event ----------------------------------------------------------------- */
+/* ---- Event --------------------------------------------------------------- */
 
 struct event_ctx {
     cc_event event;
@@ -718,7 +715,7 @@ static void test_event_set_then_clear_wakes_waiters(void **state)
     assert_int_equal(cc_event_destroy(&e.event), 0);
 }
 
-/* ---- Barrier --------------------------------------------------------------- */
+/* ---- Barrier ------------------------------------------------------------- */
 
 #define BARRIER_PARTIES 4
 #define BARRIER_ROUNDS 30
@@ -837,9 +834,8 @@ static void test_barrier_timeout_breaks_and_reset_repairs(void **state)
     (void)state;
     struct barrier_ctx *b = calloc(1, sizeof *b);
     assert_non_null(b);
-    assert_int_equal(cc_barrier_init(&b->barrier, 3, NULL, NULL,
-                                     CC_MSEC(500), 0),
-                     0);
+    assert_int_equal(
+        cc_barrier_init(&b->barrier, 3, NULL, NULL, CC_MSEC(500), 0), 0);
     b->timeout = CC_FOREVER;
     cc_thread *t = spawn(barrier_wait_thread, b);
     assert_blocked_on(t, CC_WAIT_BARRIER, &b->barrier);
@@ -870,8 +866,7 @@ static void test_barrier_abort(void **state)
     (void)state;
     struct barrier_ctx *b = calloc(1, sizeof *b);
     assert_non_null(b);
-    assert_int_equal(cc_barrier_init(&b->barrier, 3, NULL, NULL, CC_FOREVER,
-                                     0),
+    assert_int_equal(cc_barrier_init(&b->barrier, 3, NULL, NULL, CC_FOREVER, 0),
                      0);
     b->timeout = CC_FOREVER;
     cc_thread *ts[2] = {spawn(barrier_wait_thread, b),
@@ -893,8 +888,7 @@ static void test_barrier_reset_while_waiting(void **state)
     (void)state;
     struct barrier_ctx *b = calloc(1, sizeof *b);
     assert_non_null(b);
-    assert_int_equal(cc_barrier_init(&b->barrier, 3, NULL, NULL, CC_FOREVER,
-                                     0),
+    assert_int_equal(cc_barrier_init(&b->barrier, 3, NULL, NULL, CC_FOREVER, 0),
                      0);
     b->timeout = CC_FOREVER;
     cc_thread *ts[2] = {spawn(barrier_wait_thread, b),
@@ -916,9 +910,8 @@ static void test_barrier_failing_action(void **state)
     struct barrier_ctx *b = calloc(1, sizeof *b);
     assert_non_null(b);
     b->action_rc = -EIO;
-    assert_int_equal(cc_barrier_init(&b->barrier, 2, counting_action, b,
-                                     CC_FOREVER, 0),
-                     0);
+    assert_int_equal(
+        cc_barrier_init(&b->barrier, 2, counting_action, b, CC_FOREVER, 0), 0);
     b->timeout = CC_FOREVER;
     cc_thread *t = spawn(barrier_wait_thread, b);
     assert_blocked_on(t, CC_WAIT_BARRIER, &b->barrier);
@@ -935,14 +928,14 @@ static void test_barrier_failing_action(void **state)
     free(b);
 }
 
-/* ---- Once ------------------------------------------------------------------ */
+/* ---- Once ---------------------------------------------------------------- */
 
 #define ONCE_THREADS 8
 
 struct once_ctx {
     cc_once once;
     cc_event go;
-    int runs;        /* __atomic */
+    int runs; /* __atomic */
     int inner_rc;
 };
 
@@ -1017,7 +1010,7 @@ static void test_once(void **state)
     assert_true(cc_once_done(&o.once));
 }
 
-/* ---- process-shared objects ------------------------------------------------ */
+/* ---- process-shared objects ---------------------------------------------- */
 
 struct shared {
     cc_lock lock;
@@ -1025,8 +1018,8 @@ struct shared {
     cc_semaphore sem;
     cc_event event;
     cc_barrier barrier;
-    long counter;   /* protected by lock */
-    int flag;       /* protected by lock */
+    long counter; /* protected by lock */
+    int flag;     /* protected by lock */
     int child_index;
 };
 
@@ -1084,9 +1077,8 @@ static void test_process_shared(void **state)
     assert_int_equal(cc_condition_init(&s->cond, &s->lock, ps), 0);
     assert_int_equal(cc_semaphore_init(&s->sem, 0, ps), 0);
     assert_int_equal(cc_event_init(&s->event, ps), 0);
-    assert_int_equal(cc_barrier_init(&s->barrier, 2, NULL, NULL, CC_SEC(10),
-                                     ps),
-                     0);
+    assert_int_equal(
+        cc_barrier_init(&s->barrier, 2, NULL, NULL, CC_SEC(10), ps), 0);
 
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -1174,7 +1166,7 @@ static void test_process_shared_two_mappings(void **state)
     munmap(b, size);
 }
 
-/* ---- stress ---------------------------------------------------------------- */
+/* ---- stress -------------------------------------------------------------- */
 
 /* Each stress scenario stops after this long or its iteration count. */
 #define STRESS_BUDGET CC_MSEC(700)
@@ -1322,11 +1314,11 @@ static void test_stress_condition_producer_consumer(void **state)
 struct cond_model {
     cc_lock lock;
     cc_condition cond;
-    uint8_t *grants;  /* grants[k]: unclaimed wake-ups of notify k */
-    int notifies;     /* notify calls so far */
-    int first_open;   /* no unclaimed grant below this */
-    int waiting;      /* threads inside wait */
-    int outstanding;  /* grants not claimed */
+    uint8_t *grants; /* grants[k]: unclaimed wake-ups of notify k */
+    int notifies;    /* notify calls so far */
+    int first_open;  /* no unclaimed grant below this */
+    int waiting;     /* threads inside wait */
+    int outstanding; /* grants not claimed */
     int errors;
     int wakeups;
     int timeouts;
@@ -1488,8 +1480,7 @@ static void test_stress_semaphore(void **state)
     for (int i = 1; i < 4; i++)
         assert_int_equal(join(ts[i]), 0);
     /* Every unit released is either taken or still there. */
-    assert_int_equal(s.acquired + (int)cc_semaphore_value(&s.sem),
-                     s.released);
+    assert_int_equal(s.acquired + (int)cc_semaphore_value(&s.sem), s.released);
     assert_int_equal(cc_semaphore_destroy(&s.sem), 0);
 }
 

@@ -106,8 +106,8 @@ static int release_locked(cc_barrier *barrier, int index)
 
 /* Waits to be released by the last arriver; breaks the barrier on
  * timeout. */
-static int wait_release_locked(cc_barrier *barrier, int index,
-                               int64_t deadline, struct mark *m)
+static int wait_release_locked(cc_barrier *barrier, int index, int64_t deadline,
+                               struct mark *m)
 {
     while (barrier->state == FILLING) {
         if (wait_cond(barrier, deadline, m) == -ETIMEDOUT &&

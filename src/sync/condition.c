@@ -77,8 +77,7 @@ int cc_condition_init(cc_condition *cond, cc_lock *lock, unsigned flags)
     return init_bound(cond, lock, BOUND_LOCK, flags);
 }
 
-int cc_condition_init_rlock(cc_condition *cond, cc_rlock *rlock,
-                            unsigned flags)
+int cc_condition_init_rlock(cc_condition *cond, cc_rlock *rlock, unsigned flags)
 {
     return init_bound(cond, rlock ? &rlock->lock : NULL, BOUND_RLOCK, flags);
 }
@@ -124,9 +123,9 @@ static void reacquire_bound(cc_condition *cond, uint32_t saved, bool mark)
 {
     cc_lock *lock = bound_lock(cond);
     bool rlock = cond->lock_kind == BOUND_RLOCK;
-    cc_wait_kind kind = !mark ? CC_WAIT_NONE
-                        : rlock ? CC_WAIT_RLOCK
-                                : CC_WAIT_LOCK;
+    cc_wait_kind kind = CC_WAIT_NONE;
+    if (mark)
+        kind = rlock ? CC_WAIT_RLOCK : CC_WAIT_LOCK;
     cci_lock_acquire_until(lock, CCI_NO_DEADLINE, kind, lock);
     if (rlock) {
         cc_rlock *r = (cc_rlock *)lock;

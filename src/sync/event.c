@@ -44,8 +44,7 @@ int cc_event_set(cc_event *event)
     } while (!__atomic_compare_exchange_n(&event->word, &w, (w + 2) | 1, true,
                                           __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
     if (__atomic_load_n(&event->waiters, __ATOMIC_SEQ_CST) > 0)
-        cci_futex_wake(&event->word, INT32_MAX,
-                       cci_sync_pshared(event->flags));
+        cci_futex_wake(&event->word, INT32_MAX, cci_sync_pshared(event->flags));
     return 0;
 }
 

@@ -33,8 +33,7 @@ static void run(cc_once *once, void (*fn)(void *ctx), void *ctx)
     cci_store_relaxed(&once->runner, 0);
     if (__atomic_exchange_n(&once->state, DONE, __ATOMIC_RELEASE) ==
         RUNNING_WAITED)
-        cci_futex_wake(&once->state, INT32_MAX,
-                       cci_sync_pshared(once->flags));
+        cci_futex_wake(&once->state, INT32_MAX, cci_sync_pshared(once->flags));
 }
 
 int cc_once_call(cc_once *once, void (*fn)(void *ctx), void *ctx)
@@ -60,10 +59,9 @@ int cc_once_call(cc_once *once, void (*fn)(void *ctx), void *ctx)
     bool marked = false;
     while (s != DONE) {
         /* A failed CAS reloads s: the runner may just have finished. */
-        if (s == RUNNING &&
-            !__atomic_compare_exchange_n(&once->state, &s, RUNNING_WAITED,
-                                         false, __ATOMIC_ACQUIRE,
-                                         __ATOMIC_ACQUIRE))
+        if (s == RUNNING && !__atomic_compare_exchange_n(
+                                &once->state, &s, RUNNING_WAITED, false,
+                                __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
             continue;
         if (!marked) {
             token = cci_block_begin(CC_WAIT_ONCE, once);

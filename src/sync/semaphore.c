@@ -36,8 +36,7 @@ int cc_semaphore_init(cc_semaphore *sem, int64_t value, unsigned flags)
     return sem_init(sem, value, flags, false);
 }
 
-int cc_semaphore_init_bounded(cc_semaphore *sem, int64_t value,
-                              unsigned flags)
+int cc_semaphore_init_bounded(cc_semaphore *sem, int64_t value, unsigned flags)
 {
     return sem_init(sem, value, flags, true);
 }
@@ -64,8 +63,7 @@ static int acquire_slow(cc_semaphore *sem, int64_t deadline)
 {
     for (int i = 0; i < CCI_SPIN_COUNT; i++) {
         cci_cpu_relax();
-        if (__atomic_load_n(&sem->value, __ATOMIC_RELAXED) > 0 &&
-            try_down(sem))
+        if (__atomic_load_n(&sem->value, __ATOMIC_RELAXED) > 0 && try_down(sem))
             return 0;
     }
     bool pshared = cci_sync_pshared(sem->flags);
@@ -115,9 +113,8 @@ int cc_semaphore_release(cc_semaphore *sem, uint32_t n)
         next = (uint64_t)v + n;
         if (next > limit)
             return -EOVERFLOW;
-    } while (!__atomic_compare_exchange_n(&sem->value, &v, (uint32_t)next,
-                                          true, __ATOMIC_SEQ_CST,
-                                          __ATOMIC_RELAXED));
+    } while (!__atomic_compare_exchange_n(&sem->value, &v, (uint32_t)next, true,
+                                          __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
     if (__atomic_load_n(&sem->waiters, __ATOMIC_SEQ_CST) > 0)
         cci_futex_wake(&sem->value, n > INT32_MAX ? INT32_MAX : (int)n,
                        cci_sync_pshared(sem->flags));
