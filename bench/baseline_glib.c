@@ -15,8 +15,8 @@
 struct baseline_glib {
     GThreadPool *pool;
     GMutex mutex;
-    GCond cond;        /* the last task of a batch signals it */
-    gint remaining;    /* atomic: tasks of the batch not yet run */
+    GCond cond;     /* the last task of a batch signals it */
+    gint remaining; /* atomic: tasks of the batch not yet run */
 };
 
 static void glib_task(gpointer data, gpointer user_data)

@@ -29,6 +29,8 @@
 #include "concur/future.h"
 #include "concur/queue.h"
 #include "concur/executor.h"
+#include "concur/process.h"
+#include "concur/loop.h"
 
 #define CONCUR_VERSION_MAJOR 0
 #define CONCUR_VERSION_MINOR 1

@@ -574,6 +574,27 @@ static void test_nested_fork_join_on_one_worker(void **state)
     }
 }
 
+/* The main thread, outside the pool, spawns the root and helps while it
+ * waits: deep nesting of helping must stay bounded (fib(28) once overflowed
+ * the main thread's stack this way). */
+static void test_outside_helper_stays_bounded(void **state)
+{
+    (void)state;
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        cc_executor *ex;
+        cc_thread_pool_options o = {.max_workers = workers};
+        assert_int_equal(cc_thread_pool_new(&ex, &o), 0);
+        struct fib root = {ex, 28, 0};
+        cc_task_group g;
+        assert_int_equal(cc_task_group_init(&g, ex), 0);
+        assert_int_equal(cc_task_group_spawn(&g, fib_task, &root), 0);
+        assert_int_equal(cc_task_group_wait(&g), 0);
+        assert_int_equal(cc_task_group_destroy(&g), 0);
+        assert_int_equal(root.result, 317811);
+        cc_executor_free(ex);
+    }
+}
+
 /* Nested submit-and-wait through futures inside a task group on one worker:
  * the group's waiter helps, so the inner group's task still runs. */
 static int failing_group_task(void *ctx)
@@ -788,6 +809,7 @@ int main(void)
         CCT_TEST(test_map_timeout_cancels_the_rest),
         CCT_TEST(test_map_unordered_yields_each_once),
         CCT_TEST(test_nested_fork_join_on_one_worker),
+        CCT_TEST(test_outside_helper_stays_bounded),
         CCT_TEST(test_task_group_errors_and_misuse),
         CCT_TEST(test_parallel_for),
         CCT_TEST(test_stress_every_future_resolves_once),

@@ -10,6 +10,8 @@
 
 #include "concur/executor.h"
 
+struct cc_task_def; /* concur/process.h */
+
 /* One table per back-end; cc_executor_* dispatch through it. */
 struct cci_executor_ops {
     const char *kind;
@@ -18,6 +20,11 @@ struct cci_executor_ops {
     /* Frees the back-end after a successful shutdown(wait = true). */
     void (*destroy)(cc_executor *ex);
     unsigned (*max_workers)(const cc_executor *ex);
+    /* Optional (NULL: cc_executor_submit_bytes runs the task through
+     * submit, in a thread). Bytes tasks: def is registered, in is copied
+     * before return. See concur/process.h. */
+    int (*submit_bytes)(cc_executor *ex, const struct cc_task_def *def,
+                        const void *in, size_t len, cc_future **out);
 };
 
 struct cc_executor {

@@ -5,11 +5,12 @@
  * Where tasks wait:
  *   - each worker has a Chase-Lev deque: tasks spawned by code running on
  *     that worker (fork-join, nested submits) go there without a lock;
- *   - each worker has an inbox: a lock-protected FIFO list where threads
- *     outside the pool put their tasks. A submitting thread always uses the
+ *   - each worker has an inbox: a lock-free stack where threads outside the
+ *     pool put their tasks (one CAS). A submitting thread always uses the
  *     same inbox (chosen by its thread id), so submitters spread over the
- *     inboxes and there is no global lock. A worker that takes from an inbox
- *     moves a batch into its deque, paying for the lock once per batch.
+ *     inboxes and there is no global lock or counter. A worker takes a
+ *     whole inbox with one exchange into its deque (see thread_pool.c for
+ *     how submission order is kept).
  * Any worker, and any thread helping in a task-group wait, steals from every
  * deque and inbox when its own are empty.
  *
@@ -58,9 +59,8 @@ struct cci_pool;
 
 struct cci_worker {
     cci_deque deque;
-    _Alignas(64) cc_lock inbox_lock;
-    struct cci_task *inbox_head, *inbox_tail; /* under inbox_lock */
-    uint32_t inbox_count; /* written under the lock, peeked without */
+    _Alignas(64) struct cci_task *inbox; /* lock-free stack, newest first */
+    uint32_t pushing; /* submits between their state check and push */
     _Alignas(64) struct cci_pool *pool;
     cc_thread *thread; /* set under the pool's admin lock */
     unsigned index;
@@ -85,6 +85,7 @@ struct cci_pool {
     _Alignas(64) uint32_t epoch; /* futex word of sleeping workers */
     uint32_t sleepers;
     _Alignas(64) uint32_t searching;
+    uint32_t wake_pending; /* a wake-up is on its way (see wake_one) */
     _Alignas(64) uint32_t idle; /* workers not running a task */
     _Alignas(64) uint32_t queued; /* future tasks not yet started */
     uint32_t queued_waiters;
@@ -112,6 +113,16 @@ struct cci_task *cci_pool_find_work(struct cci_pool *pool,
 
 /* Runs a task taken from the queues. */
 void cci_pool_run(struct cci_pool *pool, struct cci_task *task);
+
+/* A thread that slept on the pool's event count got up: the wake-up token
+ * is spent (see thread_pool.c). */
+void cci_pool_woke(struct cci_pool *pool);
+
+/* Whether any deque or inbox looks non-empty (a racy scan of all workers). */
+bool cci_pool_work_visible(struct cci_pool *pool);
+
+/* Wakes one sleeper unless one is searching or already on its way. */
+void cci_pool_wake_one(struct cci_pool *pool);
 
 /* Wakes every sleeping worker and helper (group completion, shutdown). */
 void cci_pool_wake_all(struct cci_pool *pool);

@@ -199,13 +199,33 @@ int cc_task_group_spawn(cc_task_group *group, int (*fn)(void *ctx), void *ctx)
 }
 
 /* Helps the pool until g has no pending task. */
+/* How deep helping may nest in one thread. A helper that takes a task from
+ * elsewhere may find that task waiting on a group of its own and helping
+ * again; without a bound, a thread outside the pool waiting on fib(30)
+ * nests ~90,000 frames and overflows its stack. Past the bound a worker
+ * runs only tasks of its own deque (which its current task spawned, so
+ * their depth is the program's own recursion) and an outside thread runs
+ * none: both then simply wait, which is safe because every task they wait
+ * for sits in some worker's deque or inbox, or already runs. */
+#define MAX_HELP_DEPTH 64
+
+static __thread unsigned help_depth;
+
+static struct cci_task *find_help(struct cci_pool *pool, struct cci_worker *w)
+{
+    if (help_depth <= MAX_HELP_DEPTH)
+        return cci_pool_find_work(pool, w);
+    return w ? cci_deque_pop(&w->deque) : NULL;
+}
+
 static void help_until_done(cc_task_group *g)
 {
     struct cci_pool *pool = group_pool(g);
     struct cci_worker *w = cci_pool_current_worker(pool);
     unsigned idle_rounds = 0;
+    help_depth++;
     while (pending_of(g) != 0) {
-        struct cci_task *t = cci_pool_find_work(pool, w);
+        struct cci_task *t = find_help(pool, w);
         if (t) {
             cci_pool_run(pool, t);
             idle_rounds = 0;
@@ -221,17 +241,23 @@ static void help_until_done(cc_task_group *g)
         __atomic_fetch_add(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
         uint32_t e = __atomic_load_n(&pool->epoch, __ATOMIC_SEQ_CST);
         if ((__atomic_load_n(&g->counts, __ATOMIC_SEQ_CST) & PENDING_MASK) != 0 &&
-            (t = cci_pool_find_work(pool, w)) == NULL) {
+            (t = find_help(pool, w)) == NULL) {
+            /* Deep helpers leave others' work alone: make sure someone
+             * else takes it before we sleep. */
+            if (help_depth > MAX_HELP_DEPTH && cci_pool_work_visible(pool))
+                cci_pool_wake_one(pool);
             cci_block_token tok = cci_block_begin(CC_WAIT_OTHER, g);
             cci_futex_wait(&pool->epoch, e, CCI_NO_DEADLINE, false);
             cci_block_end(tok);
         }
         __atomic_fetch_sub(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
         __atomic_fetch_sub(&g->counts, ONE_SLEEPER, __ATOMIC_SEQ_CST);
+        cci_pool_woke(pool);
         if (t)
             cci_pool_run(pool, t);
         idle_rounds = 0;
     }
+    help_depth--;
 }
 
 int cc_task_group_wait(cc_task_group *group)

@@ -27,8 +27,6 @@
  * sleeping thread costs 60-70 us on these machines, a round a few hundred
  * ns, so a short burst of searching keeps a busy pool awake cheaply. */
 #define SEARCH_ROUNDS 64
-/* Most tasks a worker moves from an inbox into its deque at once. */
-#define INBOX_BATCH 32
 
 static __thread struct cci_worker *tls_worker;
 
@@ -44,6 +42,13 @@ static enum cci_pool_state pool_state(const struct cci_pool *pool)
                                                 __ATOMIC_ACQUIRE);
 }
 
+/* For the Dekker handshake between a push and shutdown. */
+static enum cci_pool_state pool_state_seq_cst(const struct cci_pool *pool)
+{
+    return (enum cci_pool_state)__atomic_load_n(&pool->state,
+                                                __ATOMIC_SEQ_CST);
+}
+
 /* The legal transitions, in one place. Called with admin held. */
 static void set_pool_state(struct cci_pool *pool, enum cci_pool_state to)
 {
@@ -56,7 +61,7 @@ static void set_pool_state(struct cci_pool *pool, enum cci_pool_state to)
                 to);
         abort();
     }
-    __atomic_store_n(&pool->state, to, __ATOMIC_RELEASE);
+    __atomic_store_n(&pool->state, to, __ATOMIC_SEQ_CST);
 }
 
 static int refusal(enum cci_pool_state s)
@@ -64,18 +69,37 @@ static int refusal(enum cci_pool_state s)
     return s == CCI_POOL_BROKEN ? CC_EBROKEN_EXECUTOR : CC_ESHUTDOWN;
 }
 
-/* ---- waking ----------------------------------------------------------------- */
-
+/* ---- waking -----------------------------------------------------------------
+ * wake_one_if_needed wakes one sleeper if work was added while nobody
+ * searches. `wake_pending` is a token: while a woken thread is on its way (a
+ * wake-up takes 60-70 us here), later submits do not wake more; the woken
+ * thread spends the token when it gets up (cci_pool_woke) and, if it finds
+ * more work than it takes, passes the wake-up on (see worker_main). Without
+ * it a fast submitter issued a FUTEX_WAKE for almost every task.
+ */
 static void wake_one_if_needed(struct cci_pool *pool)
 {
     /* Pairs with the sleeper's seq_cst increment of sleepers (see
      * scheduler.h): the task must be visible before we look. */
     cci_fence_seq_cst();
     if (__atomic_load_n(&pool->searching, __ATOMIC_RELAXED) != 0 ||
-        __atomic_load_n(&pool->sleepers, __ATOMIC_RELAXED) == 0)
+        __atomic_load_n(&pool->sleepers, __ATOMIC_RELAXED) == 0 ||
+        __atomic_load_n(&pool->wake_pending, __ATOMIC_RELAXED) != 0 ||
+        __atomic_exchange_n(&pool->wake_pending, 1, __ATOMIC_SEQ_CST) != 0)
         return;
     __atomic_fetch_add(&pool->epoch, 1, __ATOMIC_SEQ_CST);
     cci_futex_wake(&pool->epoch, 1, false);
+}
+
+void cci_pool_wake_one(struct cci_pool *pool)
+{
+    wake_one_if_needed(pool);
+}
+
+void cci_pool_woke(struct cci_pool *pool)
+{
+    if (__atomic_load_n(&pool->wake_pending, __ATOMIC_RELAXED))
+        __atomic_store_n(&pool->wake_pending, 0, __ATOMIC_SEQ_CST);
 }
 
 void cci_pool_wake_all(struct cci_pool *pool)
@@ -85,65 +109,70 @@ void cci_pool_wake_all(struct cci_pool *pool)
         cci_futex_wake(&pool->epoch, INT32_MAX, false);
 }
 
-/* ---- inboxes ---------------------------------------------------------------- */
+/* ---- inboxes ----------------------------------------------------------------
+ * An inbox is a lock-free stack (newest first): a submit is one CAS, and a
+ * taker empties the whole stack with one exchange. Pushing the taken list
+ * into the taker's deque newest first leaves the oldest at the bottom, so
+ * the owner, which pops from the bottom, starts tasks in submission order,
+ * and thieves take the newest from the top. Taking everything at once is
+ * what makes the inbox cheap; other workers balance the load by stealing
+ * from the taker's deque.
+ */
 
-static void inbox_append_locked(struct cci_worker *w, struct cci_task *t)
+static bool inbox_maybe_full(const struct cci_worker *w)
 {
-    t->next = NULL;
-    if (w->inbox_tail)
-        w->inbox_tail->next = t;
-    else
-        w->inbox_head = t;
-    w->inbox_tail = t;
-    __atomic_store_n(&w->inbox_count, w->inbox_count + 1, __ATOMIC_RELAXED);
+    return __atomic_load_n(&w->inbox, __ATOMIC_RELAXED) != NULL;
 }
 
-static struct cci_task *inbox_pop_locked(struct cci_worker *w)
+static void inbox_push(struct cci_worker *w, struct cci_task *t)
 {
-    struct cci_task *t = w->inbox_head;
-    if (!t)
-        return NULL;
-    w->inbox_head = t->next;
-    if (!w->inbox_head)
-        w->inbox_tail = NULL;
-    __atomic_store_n(&w->inbox_count, w->inbox_count - 1, __ATOMIC_RELAXED);
-    return t;
+    struct cci_task *head = __atomic_load_n(&w->inbox, __ATOMIC_RELAXED);
+    do
+        t->next = head;
+    while (!__atomic_compare_exchange_n(&w->inbox, &head, t, true,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
-/* Takes one task from victim's inbox for `self` (a worker, or NULL for an
- * outside helper); a worker also moves up to half of the rest into its own
- * deque so that the next tasks cost no lock. */
+/* Takes victim's inbox for `self` (a worker, or NULL for an outside
+ * helper) and returns its oldest task. A worker keeps the rest in its
+ * deque; an outside helper has no deque and gives the rest back. */
 static struct cci_task *take_from_inbox(struct cci_worker *victim,
                                         struct cci_worker *self)
 {
-    if (__atomic_load_n(&victim->inbox_count, __ATOMIC_RELAXED) == 0)
+    if (!inbox_maybe_full(victim))
         return NULL;
-    cc_lock_acquire(&victim->inbox_lock, CC_FOREVER);
-    struct cci_task *first = inbox_pop_locked(victim);
-    if (first && self) {
-        uint32_t move = victim->inbox_count;
-        if (self != victim)
-            move /= 2;
-        if (move > INBOX_BATCH)
-            move = INBOX_BATCH;
+    struct cci_task *list =
+        __atomic_exchange_n(&victim->inbox, NULL, __ATOMIC_ACQUIRE);
+    if (!list)
+        return NULL;
+    struct cci_task *giveback = NULL;
+    while (list->next) {
         /* Unlink before pushing: once in the deque, a thief may run and
          * free the task at once, so its `next` must not be read after. */
-        while (move--) {
-            struct cci_task *t = inbox_pop_locked(victim);
-            if (cci_deque_push(&self->deque, t) != 0) {
-                /* Out of memory: back at the head, order kept. */
-                t->next = victim->inbox_head;
-                victim->inbox_head = t;
-                if (!victim->inbox_tail)
-                    victim->inbox_tail = t;
-                __atomic_store_n(&victim->inbox_count,
-                                 victim->inbox_count + 1, __ATOMIC_RELAXED);
-                break;
-            }
+        struct cci_task *t = list;
+        list = t->next;
+        if (!self || cci_deque_push(&self->deque, t) != 0) {
+            t->next = giveback; /* outside helper, or out of memory */
+            giveback = t;
         }
     }
-    cc_lock_release(&victim->inbox_lock);
-    return first;
+    while (giveback) {
+        struct cci_task *t = giveback;
+        giveback = t->next;
+        inbox_push(victim, t);
+    }
+    return list; /* the oldest */
+}
+
+bool cci_pool_work_visible(struct cci_pool *pool)
+{
+    uint32_t n = __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) {
+        struct cci_worker *v = &pool->workers[i];
+        if (inbox_maybe_full(v) || !cci_deque_maybe_empty(&v->deque))
+            return true;
+    }
+    return false;
 }
 
 /* ---- finding work ------------------------------------------------------------ */
@@ -230,6 +259,7 @@ static bool sleep_for_work(struct cci_pool *pool, struct cci_worker *w,
         }
     }
     __atomic_fetch_sub(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
+    cci_pool_woke(pool);
     return keep_going;
 }
 
@@ -281,9 +311,11 @@ static int worker_main(void *arg)
         __atomic_fetch_sub(&pool->idle, idle_mark, __ATOMIC_SEQ_CST);
         if (stop)
             break;
-        /* We found work while others sleep: if more is queued, get help. */
-        if (!cci_deque_maybe_empty(&w->deque))
-            wake_one_if_needed(pool);
+        /* We found work while others sleep: if more is queued anywhere, get
+         * help, or it would wait until we finish (submits made while our
+         * wake-up was on its way did not wake anyone). */
+        if (cci_pool_work_visible(pool))
+            cci_pool_wake_one(pool);
         cci_pool_run(pool, t);
         idle_mark = 1;
     }
@@ -353,16 +385,16 @@ int cci_pool_push(struct cci_pool *pool, struct cci_task *task)
         return rc;
     uint32_t n = __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE);
     struct cci_worker *w = &pool->workers[cci_gettid() % (n ? n : 1)];
-    cc_lock_acquire(&w->inbox_lock, CC_FOREVER);
-    /* Checked under the inbox lock: shutdown takes every inbox lock after
-     * changing the state, so no push can slip in behind its drain. */
-    enum cci_pool_state s = pool_state(pool);
-    if (s != CCI_POOL_RUNNING) {
-        cc_lock_release(&w->inbox_lock);
+    /* Announce the push before checking the state; shutdown changes the
+     * state before it waits for every inbox's `pushing` to drop to zero
+     * (both seq_cst, Dekker), so no push slips in behind its drain. */
+    __atomic_fetch_add(&w->pushing, 1, __ATOMIC_SEQ_CST);
+    enum cci_pool_state s = pool_state_seq_cst(pool);
+    if (s == CCI_POOL_RUNNING)
+        inbox_push(w, task);
+    __atomic_fetch_sub(&w->pushing, 1, __ATOMIC_RELEASE);
+    if (s != CCI_POOL_RUNNING)
         return refusal(s);
-    }
-    inbox_append_locked(w, task);
-    cc_lock_release(&w->inbox_lock);
     wake_one_if_needed(pool);
     return 0;
 }
@@ -497,27 +529,24 @@ static int pool_submit(cc_executor *ex, cc_task_fn fn, void *arg,
 
 /* ---- shutdown and breaking --------------------------------------------------- */
 
-/* After the state left RUNNING: wait for pushes in flight (they hold an
- * inbox lock), then, if asked, take every queued task and discard it. */
+/* After the state left RUNNING: wait for pushes in flight, then, if asked,
+ * take every queued task and discard it. */
 static void drain(struct cci_pool *pool, bool discard_tasks, int code)
 {
     for (unsigned i = 0; i < pool->max_workers; i++) {
         struct cci_worker *w = &pool->workers[i];
-        cc_lock_acquire(&w->inbox_lock, CC_FOREVER);
-        struct cci_task *list = NULL;
-        if (discard_tasks) {
-            list = w->inbox_head;
-            w->inbox_head = w->inbox_tail = NULL;
-            __atomic_store_n(&w->inbox_count, 0, __ATOMIC_RELAXED);
-        }
-        cc_lock_release(&w->inbox_lock);
+        while (__atomic_load_n(&w->pushing, __ATOMIC_SEQ_CST) != 0)
+            cci_cpu_relax();
+        if (!discard_tasks)
+            continue;
+        struct cci_task *list =
+            __atomic_exchange_n(&w->inbox, NULL, __ATOMIC_ACQUIRE);
         while (list) {
             struct cci_task *next = list->next;
             discard(pool, list, code);
             list = next;
         }
-        if (discard_tasks && i < __atomic_load_n(&pool->started,
-                                                 __ATOMIC_ACQUIRE)) {
+        if (i < __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE)) {
             struct cci_task *t;
             while ((t = cci_deque_steal(&w->deque)) != NULL)
                 discard(pool, t, code);
@@ -687,7 +716,6 @@ int cc_thread_pool_new(cc_executor **out, const cc_thread_pool_options *opts)
         struct cci_worker *w = &pool->workers[i];
         w->pool = pool;
         w->index = i;
-        cc_lock_init(&w->inbox_lock, 0);
         if (cci_deque_init(&w->deque, 8) != 0) {
             for (unsigned j = 0; j < i; j++)
                 cci_deque_destroy(&pool->workers[j].deque);
