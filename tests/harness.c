@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 struct baseline {
     int threads;
@@ -44,6 +46,38 @@ bool cct_wait_until(bool (*pred)(void *ctx), void *ctx, cc_duration timeout)
             return false;
         cc_sleep(CC_MSEC(1));
     }
+}
+
+int cct_run_program(const char *path, char *out, size_t cap)
+{
+    int fds[2];
+    if (cap == 0 || pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(path, path, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t used = 0;
+    ssize_t n;
+    while (used < cap - 1 &&
+           (n = read(fds[0], out + used, cap - 1 - used)) > 0)
+        used += (size_t)n;
+    out[used] = '\0';
+    close(fds[0]);
+    int wstatus;
+    if (waitpid(pid, &wstatus, 0) != pid)
+        return -1;
+    return wstatus;
 }
 
 double cct_seconds_since(int64_t start_ns)

@@ -34,6 +34,12 @@ int cct_fd_count(void);
  * fixed times. */
 bool cct_wait_until(bool (*pred)(void *ctx), void *ctx, cc_duration timeout);
 
+/* Runs the program at path (no arguments) in a child process, collects
+ * what it writes to stdout into out (NUL-terminated, at most cap - 1
+ * bytes) and returns its exit status as waitpid reports it, or -1 if it
+ * could not be run. */
+int cct_run_program(const char *path, char *out, size_t cap);
+
 /* Seconds elapsed since start_ns (from cc_monotonic_ns). */
 double cct_seconds_since(int64_t start_ns);
 

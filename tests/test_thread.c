@@ -439,28 +439,9 @@ static void test_daemon_is_inherited(void **state)
 static void test_process_exit_waits_for_non_daemon_only(void **state)
 {
     (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        execl(EXIT_HELPER_PATH, EXIT_HELPER_PATH, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[256] = {0};
-    size_t used = 0;
-    ssize_t n;
-    while (used < sizeof buf - 1 &&
-           (n = read(fds[0], buf + used, sizeof buf - 1 - used)) > 0)
-        used += (size_t)n;
-    close(fds[0]);
-    int wstatus;
-    assert_int_equal(waitpid(pid, &wstatus, 0), pid);
-    assert_true(WIFEXITED(wstatus));
+    char buf[256];
+    int wstatus = cct_run_program(EXIT_HELPER_PATH, buf, sizeof buf);
+    assert_true(wstatus != -1 && WIFEXITED(wstatus));
     assert_int_equal(WEXITSTATUS(wstatus), 0);
     assert_non_null(strstr(buf, "main returning"));
     assert_non_null(strstr(buf, "non-daemon finished"));
