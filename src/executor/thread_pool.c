@@ -289,10 +289,16 @@ static int worker_main(void *arg)
             idle_mark = 1;
             continue;
         }
-        /* Out of work: search a little, then sleep. */
+        /* Out of work: search a little, then sleep. At most half of the
+         * workers search at once (as Go limits its spinning Ms): more
+         * would only take CPU time from the threads producing the work. */
         __atomic_fetch_add(&pool->idle, idle_mark, __ATOMIC_SEQ_CST);
-        __atomic_fetch_add(&pool->searching, 1, __ATOMIC_SEQ_CST);
-        for (int round = 0; round < SEARCH_ROUNDS && !t; round++) {
+        uint32_t searchers =
+            __atomic_add_fetch(&pool->searching, 1, __ATOMIC_SEQ_CST);
+        uint32_t max_searchers =
+            (__atomic_load_n(&pool->started, __ATOMIC_RELAXED) + 1) / 2;
+        int rounds = searchers <= max_searchers ? SEARCH_ROUNDS : 0;
+        for (int round = 0; round < rounds && !t; round++) {
             for (int k = 0; k < 32; k++)
                 cci_cpu_relax();
             t = cci_pool_find_work(pool, w);
