@@ -734,7 +734,16 @@ static void test_watch_child(void **state)
     }
     assert_true(a > 0 && b > 0);
     cc_future *fa, *fb;
-    assert_int_equal(cc_loop_watch_child(loop, a, &fa), 0);
+    int rc = cc_loop_watch_child(loop, a, &fa);
+    if (rc == -ENOSYS) {
+        /* No pidfd here (a kernel before 5.3, or valgrind). */
+        kill(b, SIGKILL);
+        waitpid(a, NULL, 0);
+        waitpid(b, NULL, 0);
+        cc_loop_free(loop);
+        skip();
+    }
+    assert_int_equal(rc, 0);
     assert_int_equal(cc_loop_watch_child(loop, b, &fb), 0);
     kill(b, SIGKILL);
     assert_int_equal(cc_loop_run_until_complete(loop, fa), 0);
