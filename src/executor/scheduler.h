@@ -59,8 +59,9 @@ struct cci_pool;
 
 struct cci_worker {
     cci_deque deque;
-    _Alignas(64) struct cci_task *inbox; /* lock-free stack, newest first */
-    uint32_t pushing; /* submits between their state check and push */
+    /* Lock-free stack of tasks, newest first, as a tagged pointer: bit 0
+     * set means closed to new submits (shutdown); see thread_pool.c. */
+    _Alignas(64) uintptr_t inbox;
     _Alignas(64) struct cci_pool *pool;
     cc_thread *thread; /* set under the pool's admin lock */
     unsigned index;

@@ -42,13 +42,6 @@ static enum cci_pool_state pool_state(const struct cci_pool *pool)
                                                 __ATOMIC_ACQUIRE);
 }
 
-/* For the Dekker handshake between a push and shutdown. */
-static enum cci_pool_state pool_state_seq_cst(const struct cci_pool *pool)
-{
-    return (enum cci_pool_state)__atomic_load_n(&pool->state,
-                                                __ATOMIC_SEQ_CST);
-}
-
 /* The legal transitions, in one place. Called with admin held. */
 static void set_pool_state(struct cci_pool *pool, enum cci_pool_state to)
 {
@@ -119,18 +112,50 @@ void cci_pool_wake_all(struct cci_pool *pool)
  * from the taker's deque.
  */
 
+#define INBOX_CLOSED ((uintptr_t)1)
+
 static bool inbox_maybe_full(const struct cci_worker *w)
 {
-    return __atomic_load_n(&w->inbox, __ATOMIC_RELAXED) != NULL;
+    return (__atomic_load_n(&w->inbox, __ATOMIC_RELAXED) & ~INBOX_CLOSED) != 0;
 }
 
-static void inbox_push(struct cci_worker *w, struct cci_task *t)
+/* Pushes t unless the inbox is closed (then returns false), or in any case
+ * with `force` (tasks an outside helper gives back were already accepted).
+ * Closing and pushing are CASes on the same word, so a submit either lands
+ * before the close, where shutdown's drain or the workers find it, or is
+ * refused: nothing slips in behind the drain. */
+static bool inbox_push(struct cci_worker *w, struct cci_task *t, bool force)
 {
-    struct cci_task *head = __atomic_load_n(&w->inbox, __ATOMIC_RELAXED);
-    do
-        t->next = head;
-    while (!__atomic_compare_exchange_n(&w->inbox, &head, t, true,
-                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    /* Acquire on the loads: a pusher that sees the closed bit also sees
+     * the pool state set before the close, and so reports the right code. */
+    uintptr_t head = __atomic_load_n(&w->inbox, __ATOMIC_ACQUIRE);
+    do {
+        if ((head & INBOX_CLOSED) && !force)
+            return false;
+        t->next = (struct cci_task *)(head & ~INBOX_CLOSED);
+    } while (!__atomic_compare_exchange_n(
+        &w->inbox, &head, (uintptr_t)t | (head & INBOX_CLOSED), true,
+        __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
+    return true;
+}
+
+/* Empties the inbox, keeping its closed bit; returns the list. */
+static struct cci_task *inbox_take_all(struct cci_worker *w)
+{
+    uintptr_t head = __atomic_load_n(&w->inbox, __ATOMIC_RELAXED);
+    do {
+        if ((head & ~INBOX_CLOSED) == 0)
+            return NULL;
+    } while (!__atomic_compare_exchange_n(&w->inbox, &head,
+                                          head & INBOX_CLOSED, true,
+                                          __ATOMIC_ACQUIRE,
+                                          __ATOMIC_RELAXED));
+    return (struct cci_task *)(head & ~INBOX_CLOSED);
+}
+
+static void inbox_close(struct cci_worker *w)
+{
+    __atomic_fetch_or(&w->inbox, INBOX_CLOSED, __ATOMIC_ACQ_REL);
 }
 
 /* Takes victim's inbox for `self` (a worker, or NULL for an outside
@@ -141,8 +166,7 @@ static struct cci_task *take_from_inbox(struct cci_worker *victim,
 {
     if (!inbox_maybe_full(victim))
         return NULL;
-    struct cci_task *list =
-        __atomic_exchange_n(&victim->inbox, NULL, __ATOMIC_ACQUIRE);
+    struct cci_task *list = inbox_take_all(victim);
     if (!list)
         return NULL;
     struct cci_task *giveback = NULL;
@@ -159,7 +183,7 @@ static struct cci_task *take_from_inbox(struct cci_worker *victim,
     while (giveback) {
         struct cci_task *t = giveback;
         giveback = t->next;
-        inbox_push(victim, t);
+        inbox_push(victim, t, true);
     }
     return list; /* the oldest */
 }
@@ -391,16 +415,8 @@ int cci_pool_push(struct cci_pool *pool, struct cci_task *task)
         return rc;
     uint32_t n = __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE);
     struct cci_worker *w = &pool->workers[cci_gettid() % (n ? n : 1)];
-    /* Announce the push before checking the state; shutdown changes the
-     * state before it waits for every inbox's `pushing` to drop to zero
-     * (both seq_cst, Dekker), so no push slips in behind its drain. */
-    __atomic_fetch_add(&w->pushing, 1, __ATOMIC_SEQ_CST);
-    enum cci_pool_state s = pool_state_seq_cst(pool);
-    if (s == CCI_POOL_RUNNING)
-        inbox_push(w, task);
-    __atomic_fetch_sub(&w->pushing, 1, __ATOMIC_RELEASE);
-    if (s != CCI_POOL_RUNNING)
-        return refusal(s);
+    if (!inbox_push(w, task, false))
+        return refusal(pool_state(pool)); /* closed by shutdown or break */
     wake_one_if_needed(pool);
     return 0;
 }
@@ -517,7 +533,9 @@ static int pool_submit(cc_executor *ex, cc_task_fn fn, void *arg,
     ft->base.ops = &future_task_ops;
     ft->fn = fn;
     ft->arg = arg;
-    cc_future_ref(f); /* one for the caller, one for the task */
+    /* One reference for the caller, one for the task: not shared yet, so a
+     * plain store instead of an atomic increment. */
+    atomic_store_explicit(&f->refs, 2, memory_order_relaxed);
     if (cci_pool_current_worker(pool) &&
         pool_state(pool) != CCI_POOL_RUNNING)
         rc = CC_ESHUTDOWN; /* Python refuses submits after shutdown */
@@ -535,18 +553,16 @@ static int pool_submit(cc_executor *ex, cc_task_fn fn, void *arg,
 
 /* ---- shutdown and breaking --------------------------------------------------- */
 
-/* After the state left RUNNING: wait for pushes in flight, then, if asked,
- * take every queued task and discard it. */
+/* After the state left RUNNING: close every inbox to new submits, then, if
+ * asked, take every queued task and discard it. */
 static void drain(struct cci_pool *pool, bool discard_tasks, int code)
 {
     for (unsigned i = 0; i < pool->max_workers; i++) {
         struct cci_worker *w = &pool->workers[i];
-        while (__atomic_load_n(&w->pushing, __ATOMIC_SEQ_CST) != 0)
-            cci_cpu_relax();
+        inbox_close(w);
         if (!discard_tasks)
             continue;
-        struct cci_task *list =
-            __atomic_exchange_n(&w->inbox, NULL, __ATOMIC_ACQUIRE);
+        struct cci_task *list = inbox_take_all(w);
         while (list) {
             struct cci_task *next = list->next;
             discard(pool, list, code);
