@@ -754,6 +754,40 @@ static void test_stress_every_future_resolves_once(void **state)
     cc_executor_free(s.ex);
 }
 
+/* Round trips on a pool whose workers keep falling asleep and waking: the
+ * wake-up token must never be left set with nobody to spend it, or a task
+ * waits forever (each wait here is bounded, so a lost wake-up fails the
+ * test instead of hanging it). */
+static void test_no_lost_wakeups(void **state)
+{
+    (void)state;
+    cc_executor *ex;
+    cc_thread_pool_options o = {.max_workers = 2};
+    assert_int_equal(cc_thread_pool_new(&ex, &o), 0);
+    int64_t deadline = cc_monotonic_ns() + CC_SEC(3);
+    unsigned seed = 12345;
+    int rounds = 0;
+    while (rounds < 20000 && cc_monotonic_ns() < deadline) {
+        seed = seed * 1103515245u + 12345u;
+        int n = 1 + (int)((seed >> 16) % 3);
+        cc_future *fs[3];
+        for (int i = 0; i < n; i++)
+            assert_int_equal(cc_executor_submit(ex, square, (void *)2, &fs[i]), 0);
+        for (int i = 0; i < n; i++) {
+            void *v = NULL;
+            assert_int_equal(cc_future_result(fs[i], CC_SEC(10), &v), 0);
+            assert_int_equal((intptr_t)v, 4);
+            cc_future_unref(fs[i]);
+        }
+        /* Now and then let the workers search out and fall asleep. */
+        if ((seed >> 8) % 16 == 0)
+            cc_sleep(CC_USEC((seed >> 4) % 200));
+        rounds++;
+    }
+    assert_true(rounds > 0);
+    cc_executor_free(ex);
+}
+
 /* A process that exits with tasks queued in a pool it never shut down
  * still runs them all first, as Python does. */
 static void test_exit_waits_for_accepted_tasks(void **state)
@@ -794,6 +828,7 @@ int main(void)
         CCT_TEST(test_task_group_errors_and_misuse),
         CCT_TEST(test_parallel_for),
         CCT_TEST(test_stress_every_future_resolves_once),
+        CCT_TEST(test_no_lost_wakeups),
         CCT_TEST(test_exit_waits_for_accepted_tasks),
     };
     return CCT_RUN(tests);

@@ -253,6 +253,11 @@ static void help_until_done(cc_task_group *g)
         __atomic_fetch_sub(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
         __atomic_fetch_sub(&g->counts, ONE_SLEEPER, __ATOMIC_SEQ_CST);
         cci_pool_woke(pool);
+        /* A wake-up meant for a worker may have reached us; if we are about
+         * to leave (our group is done) without taking the work it was
+         * for, pass it on. */
+        if (!t && pending_of(g) == 0 && cci_pool_work_visible(pool))
+            cci_pool_wake_one(pool);
         if (t)
             cci_pool_run(pool, t);
         idle_rounds = 0;

@@ -72,16 +72,32 @@ static int refusal(enum cci_pool_state s)
  */
 static void wake_one_if_needed(struct cci_pool *pool)
 {
-    /* Pairs with the sleeper's seq_cst increment of sleepers (see
-     * scheduler.h): the task must be visible before we look. */
-    cci_fence_seq_cst();
-    if (__atomic_load_n(&pool->searching, __ATOMIC_RELAXED) != 0 ||
-        __atomic_load_n(&pool->sleepers, __ATOMIC_RELAXED) == 0 ||
-        __atomic_load_n(&pool->wake_pending, __ATOMIC_RELAXED) != 0 ||
-        __atomic_exchange_n(&pool->wake_pending, 1, __ATOMIC_SEQ_CST) != 0)
-        return;
-    __atomic_fetch_add(&pool->epoch, 1, __ATOMIC_SEQ_CST);
-    cci_futex_wake(&pool->epoch, 1, false);
+    for (;;) {
+        /* Pairs with the sleeper's seq_cst increment of sleepers (see
+         * scheduler.h): the task must be visible before we look. */
+        cci_fence_seq_cst();
+        if (__atomic_load_n(&pool->searching, __ATOMIC_RELAXED) != 0 ||
+            __atomic_load_n(&pool->sleepers, __ATOMIC_RELAXED) == 0 ||
+            __atomic_load_n(&pool->wake_pending, __ATOMIC_RELAXED) != 0 ||
+            __atomic_exchange_n(&pool->wake_pending, 1, __ATOMIC_SEQ_CST) != 0)
+            return;
+        __atomic_fetch_add(&pool->epoch, 1, __ATOMIC_SEQ_CST);
+        if (cci_futex_wake(&pool->epoch, 1, false) > 0)
+            return; /* the woken thread spends the token */
+        /* Nobody was asleep: the thread counted in `sleepers` had already
+         * got up (and spent the token before we set it), or has not gone
+         * to sleep yet (its wait fails on the new epoch and it looks
+         * again). No thread will spend this token, and a token left set
+         * would stop every later submit from waking anyone: put it back.
+         * A submit that saw our token meanwhile skipped its own wake-up,
+         * so look once more for work that would otherwise wait (its push
+         * came before its look at the token, which came before our
+         * clear). */
+        __atomic_store_n(&pool->wake_pending, 0, __ATOMIC_SEQ_CST);
+        cci_fence_seq_cst();
+        if (!cci_pool_work_visible(pool))
+            return;
+    }
 }
 
 void cci_pool_wake_one(struct cci_pool *pool)
