@@ -1,7 +1,8 @@
 # The two set-up commands of the README are `make run` and `make test`.
 # Everything else is here for developers and CI.
 #
-#   make run        build, then run the main job (for now: the examples)
+#   make run        build, then run the main job: concur compare (~30 s)
+#   make examples   build, then run every program in examples/
 #   make test       install missing Debian packages (as root), build, run CTest
 #   make test-tsan  the whole suite under ThreadSanitizer
 #   make test-asan  the whole suite under AddressSanitizer + UBSan
@@ -16,7 +17,7 @@ WERROR     ?= ON
 
 configure = cmake -S . -B $(1) -DCONCUR_WERROR=$(WERROR) $(2) $(CMAKE_ARGS) >/dev/null
 
-.PHONY: all deps build run test test-tsan test-asan bench clean
+.PHONY: all deps build run examples test test-tsan test-asan bench clean
 
 all: build
 
@@ -28,6 +29,9 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
+	$(BUILD)/tools/concur compare
+
+examples: build
 	@sh tools/run-examples.sh $(BUILD)
 
 test: build

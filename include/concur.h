@@ -31,6 +31,7 @@
 #include "concur/executor.h"
 #include "concur/process.h"
 #include "concur/loop.h"
+#include "concur/trace.h"
 
 #define CONCUR_VERSION_MAJOR 0
 #define CONCUR_VERSION_MINOR 1

@@ -2,7 +2,7 @@
 # Installs the Debian packages concur needs to build and test, if any are
 # missing. Runs apt-get only as root; otherwise says what to install.
 set -eu
-pkgs="build-essential cmake pkg-config libcmocka-dev python3"
+pkgs="build-essential cmake pkg-config libcmocka-dev python3 libopenmpi-dev openmpi-bin"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

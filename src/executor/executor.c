@@ -7,6 +7,7 @@
 
 #include "concur/error.h"
 #include "executor/executor_internal.h"
+#include "trace/trace_internal.h"
 
 /* Which message slot is live: only inside a task (depth > 0). */
 static __thread char *task_message;
@@ -72,6 +73,7 @@ void cc_executor_free(cc_executor *ex)
                 cc_strerror(rc));
         return;
     }
+    cci_object_destroyed(ex); /* its name */
     ex->ops->destroy(ex);
 }
 
@@ -83,4 +85,13 @@ const char *cc_executor_kind(const cc_executor *ex)
 unsigned cc_executor_max_workers(const cc_executor *ex)
 {
     return ex ? ex->ops->max_workers(ex) : 0;
+}
+
+int cc_executor_stats(const cc_executor *ex, cc_pool_stats *out)
+{
+    if (!ex || !out)
+        return -EINVAL;
+    if (!ex->ops->stats)
+        return -ENOTSUP;
+    return ex->ops->stats(ex, out);
 }

@@ -25,11 +25,20 @@ struct cci_executor_ops {
      * before return. See concur/process.h. */
     int (*submit_bytes)(cc_executor *ex, const struct cc_task_def *def,
                         const void *in, size_t len, cc_future **out);
+    /* Optional (NULL: cc_executor_stats returns -ENOTSUP). */
+    int (*stats)(const cc_executor *ex, cc_pool_stats *out);
 };
 
 struct cc_executor {
     const struct cci_executor_ops *ops;
 };
+
+/* Calls fn(ex, ctx) for every live thread pool, for the thread dump, with
+ * the list of live pools locked: fn must not create or free a pool. Returns
+ * false, having called nothing, if the list stayed busy for 100 ms (the
+ * process is exiting and shutting the pools down). */
+bool cci_thread_pools_foreach(void (*fn)(cc_executor *ex, void *ctx),
+                              void *ctx);
 
 /* ---- running tasks ---------------------------------------------------------
  * While a worker runs a task, the task's failure message (cc_task_fail) is

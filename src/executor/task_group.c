@@ -132,7 +132,7 @@ static void group_task_done(cc_task_group *g)
         cci_pool_wake_all(pool);
 }
 
-static void group_task_run(struct cci_task *task)
+static enum cci_task_outcome group_task_run(struct cci_task *task)
 {
     struct group_task *t = (struct group_task *)task;
     cc_task_group *g = t->group;
@@ -145,6 +145,7 @@ static void group_task_run(struct cci_task *task)
     if (status < 0)
         record_error(g, status);
     group_task_done(g);
+    return status < 0 ? CCI_TASK_FAILED : CCI_TASK_COMPLETED;
 }
 
 static void group_task_discard(struct cci_task *task, int code)
@@ -294,7 +295,7 @@ struct range_job {
 
 static int run_range(struct range_job *job, size_t lo, size_t hi);
 
-static void range_task_run(struct cci_task *task)
+static enum cci_task_outcome range_task_run(struct cci_task *task)
 {
     struct group_task *t = (struct group_task *)task;
     struct range_job *job = t->ctx;
@@ -304,6 +305,7 @@ static void range_task_run(struct cci_task *task)
     if (status < 0)
         record_error(job->group, status);
     group_task_done(job->group);
+    return status < 0 ? CCI_TASK_FAILED : CCI_TASK_COMPLETED;
 }
 
 static const struct cci_task_ops range_task_ops = {

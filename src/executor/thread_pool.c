@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "concur/error.h"
 #include "executor/scheduler.h"
@@ -30,10 +31,17 @@
 
 static __thread struct cci_worker *tls_worker;
 
-struct cci_worker *cci_pool_current_worker(const struct cci_pool *pool)
+/* Inlined here; the extern one is for task_group.c (PIC code does not
+ * inline calls to extern functions). */
+static inline struct cci_worker *current_worker(const struct cci_pool *pool)
 {
     struct cci_worker *w = tls_worker;
     return w && w->pool == pool ? w : NULL;
+}
+
+struct cci_worker *cci_pool_current_worker(const struct cci_pool *pool)
+{
+    return current_worker(pool);
 }
 
 static enum cci_pool_state pool_state(const struct cci_pool *pool)
@@ -215,6 +223,66 @@ bool cci_pool_work_visible(struct cci_pool *pool)
     return false;
 }
 
+/* ---- statistics counters ----------------------------------------------------
+ * See scheduler.h. An outside thread finds its counters by kernel tid in
+ * the pool's list, and caches them in thread-locals for the last pool it
+ * used (by pool id, never reused, so a freed pool's block is never
+ * touched). A block whose thread has exited passes to a later thread with
+ * the same tid, which is safe: the two never run at once. Past
+ * OUTSIDE_COUNTS_MAX blocks, further threads share the pool's atomic set.
+ * Blocks are freed with the pool. */
+#define OUTSIDE_COUNTS_MAX 64
+
+static __thread uint64_t tls_counts_pool; /* id of the pool cached below */
+static __thread struct cci_task_counts *tls_counts;
+
+static __attribute__((noinline)) struct cci_task_counts *
+find_outside_counts(struct cci_pool *pool)
+{
+    uint32_t tid = cci_gettid();
+    struct cci_outside_counts *b =
+        __atomic_load_n(&pool->outside, __ATOMIC_ACQUIRE);
+    while (b && b->tid != tid)
+        b = b->next;
+    if (!b && __atomic_load_n(&pool->n_outside, __ATOMIC_RELAXED) <
+                  OUTSIDE_COUNTS_MAX &&
+        (b = aligned_alloc(64, sizeof *b)) != NULL) {
+        memset(b, 0, sizeof *b);
+        b->tid = tid;
+        b->next = __atomic_load_n(&pool->outside, __ATOMIC_RELAXED);
+        while (!__atomic_compare_exchange_n(&pool->outside, &b->next, b, true,
+                                            __ATOMIC_RELEASE,
+                                            __ATOMIC_RELAXED))
+            ;
+        __atomic_fetch_add(&pool->n_outside, 1, __ATOMIC_RELAXED);
+    }
+    tls_counts_pool = pool->id;
+    tls_counts = b ? &b->counts : NULL;
+    return tls_counts;
+}
+
+static inline void count(struct cci_pool *pool, struct cci_worker *w,
+                         enum cci_count which)
+{
+    struct cci_task_counts *c;
+    if (w) {
+        c = &w->counts;
+    } else {
+        c = tls_counts;
+        if (__builtin_expect(tls_counts_pool != pool->id, 0))
+            c = find_outside_counts(pool);
+        if (__builtin_expect(c == NULL, 0)) {
+            __atomic_fetch_add(&pool->shared_counts.n[which], 1,
+                               __ATOMIC_RELAXED);
+            return;
+        }
+    }
+    __atomic_store_n(&c->n[which],
+                     __atomic_load_n(&c->n[which], __ATOMIC_RELAXED) + 1,
+                     __ATOMIC_RELAXED);
+}
+
+
 /* ---- finding work ------------------------------------------------------------ */
 
 static uint32_t next_random(uint32_t *state)
@@ -247,10 +315,12 @@ struct cci_task *cci_pool_find_work(struct cci_pool *pool,
         struct cci_worker *v = &pool->workers[(start + i) % n];
         if (v == w)
             continue;
-        if ((t = cci_deque_steal(&v->deque)) != NULL)
+        if ((t = cci_deque_steal(&v->deque)) != NULL ||
+            (t = take_from_inbox(v, w)) != NULL) {
+            if (w)
+                count(pool, w, CCI_COUNT_STOLEN);
             return t;
-        if ((t = take_from_inbox(v, w)) != NULL)
-            return t;
+        }
     }
     return NULL;
 }
@@ -264,10 +334,29 @@ static void note_started(struct cci_pool *pool, struct cci_task *task)
     }
 }
 
-void cci_pool_run(struct cci_pool *pool, struct cci_task *task)
+
+/* A task run while a trace is recorded: its span goes to the timeline.
+ * Out of line, so that cci_pool_run needs no extra registers for it. */
+static __attribute__((noinline)) enum cci_task_outcome
+run_traced(struct cci_pool *pool, struct cci_task *task)
 {
     note_started(pool, task);
-    task->ops->run(task);
+    int64_t start = cci_now_ns();
+    enum cci_task_outcome o = task->ops->run(task);
+    cci_trace_task(pool, pool->prefix, start, o);
+    return o;
+}
+
+/* Ends in a tail call, and the trace check comes first: either way round
+ * the check would keep `pool` in a saved register across note_started,
+ * which measured a few per cent of a fork-join task. */
+enum cci_task_outcome cci_pool_run(struct cci_pool *pool,
+                                   struct cci_task *task)
+{
+    if (__builtin_expect(cci_trace_on(), 0))
+        return run_traced(pool, task);
+    note_started(pool, task);
+    return task->ops->run(task);
 }
 
 static void discard(struct cci_pool *pool, struct cci_task *task, int code)
@@ -450,10 +539,16 @@ static cc_future *future_of(struct future_task *ft)
     return (cc_future *)((char *)ft - sizeof(struct cc_future));
 }
 
-static void future_task_run(struct cci_task *task)
+static enum cci_task_outcome future_task_run(struct cci_task *task)
 {
     struct future_task *ft = (struct future_task *)task;
     cc_future *f = future_of(ft);
+    /* The pool outlives its tasks: counting after the future is released
+     * is safe. */
+    struct cci_pool *pool = f->executor;
+    struct cci_worker *w = current_worker(pool);
+    count(pool, w, CCI_COUNT_TAKEN);
+    enum cci_task_outcome outcome = CCI_TASK_CANCELLED;
     if (cc_future_set_running_or_notify_cancel(f) == 0) {
         cci_task_scope scope = cci_task_message_begin();
         void *result = NULL;
@@ -461,13 +556,21 @@ static void future_task_run(struct cci_task *task)
         char *message = cci_task_message_end(scope);
         cci_future_finish(f, status, result, NULL, message);
         free(message);
+        outcome = status < 0 ? CCI_TASK_FAILED : CCI_TASK_COMPLETED;
     }
     cc_future_unref(f); /* the task's reference */
+    count(pool, w, (enum cci_count)(CCI_COUNT_COMPLETED + outcome));
+    return outcome;
 }
 
 static void future_task_discard(struct cci_task *task, int code)
 {
     cc_future *f = future_of((struct future_task *)task);
+    struct cci_pool *pool = f->executor;
+    struct cci_worker *w = current_worker(pool);
+    count(pool, w, CCI_COUNT_TAKEN);
+    count(pool, w,
+          code == -ECANCELED ? CCI_COUNT_CANCELLED : CCI_COUNT_FAILED);
     if (code == -ECANCELED)
         cc_future_cancel(f);
     else if (cc_future_set_running_or_notify_cancel(f) == 0)
@@ -563,6 +666,7 @@ static int pool_submit(cc_executor *ex, cc_task_fn fn, void *arg,
         cc_future_unref(f);
         return rc;
     }
+    count(pool, current_worker(pool), CCI_COUNT_SUBMITTED);
     *out = f;
     return 0;
 }
@@ -673,6 +777,26 @@ static void live_remove(struct cci_pool *pool)
     pthread_mutex_unlock(&live_lock);
 }
 
+bool cci_thread_pools_foreach(void (*fn)(cc_executor *ex, void *ctx),
+                              void *ctx)
+{
+    /* Timed: the exit handler holds the lock while it joins workers, and a
+     * dump asked for by one of their tasks must not wait for that. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    if (pthread_mutex_timedlock(&live_lock, &ts) != 0)
+        return false;
+    for (struct cci_pool *p = live_pools; p; p = p->next_live)
+        fn(&p->base, ctx);
+    pthread_mutex_unlock(&live_lock);
+    return true;
+}
+
 static void pool_destroy(cc_executor *ex)
 {
     struct cci_pool *pool = (struct cci_pool *)ex;
@@ -681,6 +805,12 @@ static void pool_destroy(cc_executor *ex)
         struct cci_worker *w = &pool->workers[i];
         cc_thread_unref(w->thread);
         cci_deque_destroy(&w->deque);
+    }
+    struct cci_outside_counts *b = pool->outside;
+    while (b) {
+        struct cci_outside_counts *next = b->next;
+        free(b);
+        b = next;
     }
     free(pool->workers);
     free(pool->prefix);
@@ -692,12 +822,56 @@ static unsigned pool_max_workers(const cc_executor *ex)
     return ((const struct cci_pool *)ex)->max_workers;
 }
 
+static uint64_t sum_count(const struct cci_pool *pool, uint32_t started,
+                          enum cci_count which)
+{
+    uint64_t n = __atomic_load_n(&pool->shared_counts.n[which],
+                                 __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < started; i++)
+        n += __atomic_load_n(&pool->workers[i].counts.n[which],
+                             __ATOMIC_RELAXED);
+    for (const struct cci_outside_counts *b =
+             __atomic_load_n(&pool->outside, __ATOMIC_ACQUIRE);
+         b; b = b->next)
+        n += __atomic_load_n(&b->counts.n[which], __ATOMIC_RELAXED);
+    return n;
+}
+
+static int pool_stats(const cc_executor *ex, cc_pool_stats *out)
+{
+    const struct cci_pool *pool = (const struct cci_pool *)ex;
+    uint32_t started = __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE);
+    cc_pool_stats s = {0};
+    /* Read the later stages of a task's life first: each counter only
+     * grows, so finished <= taken <= submitted holds in the snapshot
+     * except for a task pushed and taken between two reads. */
+    s.completed = sum_count(pool, started, CCI_COUNT_COMPLETED);
+    s.failed = sum_count(pool, started, CCI_COUNT_FAILED);
+    s.cancelled = sum_count(pool, started, CCI_COUNT_CANCELLED);
+    s.stolen = sum_count(pool, started, CCI_COUNT_STOLEN);
+    uint64_t taken = sum_count(pool, started, CCI_COUNT_TAKEN);
+    s.submitted = sum_count(pool, started, CCI_COUNT_SUBMITTED);
+    uint64_t finished = s.completed + s.failed + s.cancelled;
+    s.queued = s.submitted > taken ? s.submitted - taken : 0;
+    s.running = taken > finished ? taken - finished : 0;
+    s.worker_restarts = 0;
+    s.workers = started;
+    s.idle_workers = __atomic_load_n(&pool->idle, __ATOMIC_RELAXED);
+    s.max_workers = pool->max_workers;
+    enum cci_pool_state st = pool_state(pool);
+    s.shutdown = st != CCI_POOL_RUNNING;
+    s.broken = st == CCI_POOL_BROKEN;
+    *out = s;
+    return 0;
+}
+
 static const struct cci_executor_ops thread_pool_ops = {
     .kind = "thread",
     .submit = pool_submit,
     .shutdown = pool_shutdown,
     .destroy = pool_destroy,
     .max_workers = pool_max_workers,
+    .stats = pool_stats,
 };
 
 bool cci_is_thread_pool(const cc_executor *ex)
@@ -763,6 +937,10 @@ int cc_thread_pool_new(cc_executor **out, const cc_thread_pool_options *opts)
             return -ENOMEM;
         }
     }
+    static uint64_t pool_ids;
+    pool->id = __atomic_add_fetch(&pool_ids, 1, __ATOMIC_RELAXED);
+    /* Dumps and traces show the pool by its prefix unless renamed. */
+    cci_name_set_default(pool, pool->prefix);
     live_add(pool);
     *out = &pool->base;
     return 0;

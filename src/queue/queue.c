@@ -276,6 +276,7 @@ int cc_queue_new(cc_queue **out, const cc_queue_options *opts)
     q->maxsize = opts->maxsize;
     q->item_free = opts->item_free;
     q->item_free_ctx = opts->item_free_ctx;
+    cci_name_set_default(q, q->name); /* for dumps and traces */
     *out = q;
     return 0;
 }
@@ -288,6 +289,7 @@ void cc_queue_free(cc_queue *q)
            q->all_done.waiting == 0 && !cc_lock_locked(&q->lock));
     cci_qstore_destroy(&q->store, q->item_free, q->item_free_ctx);
     cc_lock_destroy(&q->lock);
+    cci_object_destroyed(q); /* its name */
     free(q->name);
     free(q);
 }

@@ -63,7 +63,11 @@ int cc_barrier_destroy(cc_barrier *barrier)
         return -EBUSY;
     bool busy = barrier->count > 0 || barrier->cond.waiting > 0;
     barrier_unlock(barrier);
-    return busy ? -EBUSY : 0;
+    if (busy)
+        return -EBUSY;
+    /* Its name, and its inner lock's (at the same address). */
+    cci_object_destroyed(barrier);
+    return 0;
 }
 
 /* A wait on the internal condition, with the thread marked as waiting on

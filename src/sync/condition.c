@@ -86,7 +86,10 @@ int cc_condition_destroy(cc_condition *cond)
 {
     if (cond == NULL)
         return -EINVAL;
-    return cci_load_relaxed(&cond->waiting) != 0 ? -EBUSY : 0;
+    if (cci_load_relaxed(&cond->waiting) != 0)
+        return -EBUSY;
+    cci_object_destroyed(cond); /* its name */
+    return 0;
 }
 
 static bool valid(const cc_condition *cond)
@@ -132,6 +135,10 @@ static void reacquire_bound(cc_condition *cond, uint32_t saved, bool mark)
         cci_store_relaxed(&r->owner, cci_gettid());
         r->count = saved;
     }
+    /* Debug mode saw the release in release_bound (cc_lock_release); the
+     * lock is held again, re-taken by the wait (no call site of its own). */
+    if (CCI_UNLIKELY(cci_lockdep_on()))
+        cci_lockdep_acquired(lock, rlock ? CC_WAIT_RLOCK : CC_WAIT_LOCK, NULL);
 }
 
 static void leave(cc_condition *cond)

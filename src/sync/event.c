@@ -30,7 +30,10 @@ int cc_event_destroy(cc_event *event)
 {
     if (event == NULL)
         return -EINVAL;
-    return cci_load_relaxed(&event->waiters) != 0 ? -EBUSY : 0;
+    if (cci_load_relaxed(&event->waiters) != 0)
+        return -EBUSY;
+    cci_object_destroyed(event); /* its name */
+    return 0;
 }
 
 int cc_event_set(cc_event *event)

@@ -29,7 +29,10 @@ int cc_lock_destroy(cc_lock *lock)
 {
     if (lock == NULL)
         return -EINVAL;
-    return cci_load_relaxed(&lock->word) != 0 ? -EBUSY : 0;
+    if (cci_load_relaxed(&lock->word) != 0)
+        return -EBUSY;
+    cci_object_destroyed(lock); /* its name and lock-order node */
+    return 0;
 }
 
 static bool try_take(cc_lock *lock)
@@ -73,31 +76,84 @@ int cci_lock_acquire_until(cc_lock *lock, int64_t deadline, cc_wait_kind kind,
     return rc;
 }
 
-int cc_lock_acquire(cc_lock *lock, cc_duration timeout)
+/*
+ * The fast paths below are a try and a tail call: everything that needs a
+ * stack frame lives in noinline functions, so that the one extra load and
+ * branch of lock debugging does not make the compiler set up a frame on
+ * the fast path (measured: that frame cost more than the check itself).
+ */
+
+/* The acquire of debug mode (see trace/trace_internal.h). */
+static __attribute__((noinline)) int acquire_debug(cc_lock *lock,
+                                                   cc_duration timeout,
+                                                   const void *site)
 {
-    if (CCI_UNLIKELY(lock == NULL || !cci_duration_valid(timeout)))
-        return -EINVAL;
-    if (CCI_LIKELY(try_take(lock)))
-        return 0;
+    int rc = cci_lockdep_before(lock, CC_WAIT_LOCK, timeout, site);
+    if (rc == 0)
+        rc = cci_lock_acquire_until(lock, cci_deadline_after(timeout),
+                                    CC_WAIT_LOCK, lock);
+    if (rc == 0)
+        cci_lockdep_acquired(lock, CC_WAIT_LOCK, site);
+    return rc;
+}
+
+/* After a failed try: give up, or spin and sleep until the deadline. */
+static __attribute__((noinline)) int acquire_slow(cc_lock *lock,
+                                                  cc_duration timeout)
+{
     if (timeout == CC_NOWAIT)
         return -ETIMEDOUT;
     return cci_lock_acquire_until(lock, cci_deadline_after(timeout),
                                   CC_WAIT_LOCK, lock);
 }
 
-int cc_lock_release(cc_lock *lock)
+int cc_lock_acquire(cc_lock *lock, cc_duration timeout)
 {
-    if (CCI_UNLIKELY(lock == NULL))
+    if (CCI_UNLIKELY(lock == NULL || !cci_duration_valid(timeout)))
         return -EINVAL;
+    /* Lock debugging: the one extra load and branch of the fast path. */
+    if (CCI_UNLIKELY(cci_lockdep_on()))
+        return acquire_debug(lock, timeout, __builtin_return_address(0));
+    if (CCI_LIKELY(try_take(lock)))
+        return 0;
+    return acquire_slow(lock, timeout);
+}
+
+/* A release that did not find 1: misuse, or a sleeper to wake. */
+static __attribute__((noinline)) int release_slow(cc_lock *lock,
+                                                  uint32_t old)
+{
+    if (old == 0)
+        return -EPERM;
+    cci_futex_wake(&lock->word, 1, cci_sync_pshared(lock->flags));
+    return 0;
+}
+
+static inline int release_word(cc_lock *lock)
+{
     /* Exchanging 0 into an unlocked lock changes nothing, so the check for
      * misuse costs no extra atomic on the fast path. */
     uint32_t old = __atomic_exchange_n(&lock->word, 0, __ATOMIC_RELEASE);
     if (CCI_LIKELY(old == 1))
         return 0;
-    if (old == 0)
-        return -EPERM;
-    cci_futex_wake(&lock->word, 1, cci_sync_pshared(lock->flags));
-    return 0;
+    return release_slow(lock, old);
+}
+
+/* Debug mode forgets the holder before the word is cleared: once it is,
+ * another thread may acquire the lock and record itself as the holder. */
+static __attribute__((noinline)) int release_debug(cc_lock *lock)
+{
+    cci_lockdep_released(lock);
+    return release_word(lock);
+}
+
+int cc_lock_release(cc_lock *lock)
+{
+    if (CCI_UNLIKELY(lock == NULL))
+        return -EINVAL;
+    if (CCI_UNLIKELY(cci_lockdep_on()))
+        return release_debug(lock);
+    return release_word(lock);
 }
 
 bool cc_lock_locked(const cc_lock *lock)

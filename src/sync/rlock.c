@@ -41,12 +41,24 @@ int cc_rlock_acquire(cc_rlock *rlock, cc_duration timeout)
         rlock->count++;
         return 0;
     }
+    /* Debug mode sees only the first level of an RLock: deeper levels
+     * cannot block. Its release is seen by cc_lock_release of the inner
+     * lock, which has the RLock's address. */
+    bool debug = cci_lockdep_on();
+    const void *site = debug ? __builtin_return_address(0) : NULL;
+    if (CCI_UNLIKELY(debug)) {
+        int rc = cci_lockdep_before(rlock, CC_WAIT_RLOCK, timeout, site);
+        if (rc != 0)
+            return rc;
+    }
     int rc = cci_lock_acquire_until(&rlock->lock, cci_deadline_after(timeout),
                                     CC_WAIT_RLOCK, rlock);
     if (rc != 0)
         return rc;
     cci_store_relaxed(&rlock->owner, me);
     rlock->count = 1;
+    if (CCI_UNLIKELY(debug))
+        cci_lockdep_acquired(rlock, CC_WAIT_RLOCK, site);
     return 0;
 }
 

@@ -45,7 +45,10 @@ int cc_semaphore_destroy(cc_semaphore *sem)
 {
     if (sem == NULL)
         return -EINVAL;
-    return cci_load_relaxed(&sem->waiters) != 0 ? -EBUSY : 0;
+    if (cci_load_relaxed(&sem->waiters) != 0)
+        return -EBUSY;
+    cci_object_destroyed(sem); /* its name */
+    return 0;
 }
 
 static bool try_down(cc_semaphore *sem)

@@ -18,6 +18,7 @@
 #include "platform/platform.h"
 #include "thread/blocking.h"
 #include "time/deadline.h"
+#include "trace/trace_internal.h"
 
 #define CCI_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CCI_UNLIKELY(x) __builtin_expect(!!(x), 0)

@@ -26,6 +26,7 @@
 #include "thread/blocking.h"
 #include "thread/thread_internal.h"
 #include "time/deadline.h"
+#include "trace/trace_internal.h"
 
 #define MIN_STACK_SIZE (16u * 1024u)
 
@@ -511,6 +512,13 @@ void cci_block_end(cci_block_token tok)
     struct cc_thread *t = tok.thread;
     if (!t)
         return;
+    /* The trace timeline: one load and branch when not recording. Our own
+     * wait fields, written by this thread, need no ordering. */
+    if (__builtin_expect(cci_trace_on(), 0))
+        cci_trace_blocked(
+            (cc_wait_kind)__atomic_load_n(&t->wait_kind, __ATOMIC_RELAXED),
+            __atomic_load_n(&t->wait_object, __ATOMIC_RELAXED),
+            __atomic_load_n(&t->wait_since, __ATOMIC_RELAXED));
     publish_wait(t, tok.kind, tok.object, tok.since_ns);
     set_state(t, tok.kind == CC_WAIT_NONE ? CC_THREAD_RUNNING
                                           : CC_THREAD_BLOCKED);

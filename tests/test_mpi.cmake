@@ -1,0 +1,84 @@
+# The MPI pool's tests (included from tests/CMakeLists.txt when
+# CONCUR_WITH_MPI is on). Each scenario of test_mpi.c is one MPI job:
+# `mpirun --oversubscribe -np 3` on loopback, label "mpi".
+#
+# A stuck job cannot hang CI: mpirun's own --timeout ends the job (all
+# ranks) first, and CTest's TIMEOUT backs it up.
+add_executable(test_mpi test_mpi.c)
+target_link_libraries(test_mpi PRIVATE concur_harness concur_mpi
+  concur_warnings concur_sanitize)
+
+# Root in containers and CI needs the two ALLOW variables. Shared memory
+# between ranks without the cross-memory-attach single copy (ptrace is often
+# forbidden in containers); "sm" is vader's newer name. No ranks over TCP.
+set(CONCUR_MPI_TEST_ENV
+  OMPI_ALLOW_RUN_AS_ROOT=1
+  OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  OMPI_MCA_btl=self,vader
+  OMPI_MCA_btl_vader_single_copy_mechanism=none
+  OMPI_MCA_rmaps_base_oversubscribe=1)
+# AddressSanitizer builds: Open MPI's own leaks are suppressed, never
+# concur's (see the file).
+if(CONCUR_SANITIZE STREQUAL "address")
+  list(APPEND CONCUR_MPI_TEST_ENV
+    "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/test_mpi.lsan.supp:fast_unwind_on_malloc=0")
+endif()
+set(CONCUR_MPIRUN ${MPIEXEC_EXECUTABLE} --oversubscribe --timeout 100)
+
+function(concur_mpi_test scenario np)
+  add_test(NAME mpi_${scenario}
+    COMMAND ${CONCUR_MPIRUN} -np ${np} $<TARGET_FILE:test_mpi> ${scenario})
+  set_tests_properties(mpi_${scenario} PROPERTIES TIMEOUT 120 LABELS "mpi"
+    ENVIRONMENT "${CONCUR_MPI_TEST_ENV}")
+endfunction()
+
+concur_mpi_test(pool 3)
+concur_mpi_test(time_limit 3)
+concur_mpi_test(user_init 3)
+concur_mpi_test(user_funneled 3)
+
+# A rank stuck past its time limit at shutdown: the job must end (not
+# hang) with MPI_Abort and concur's explanation on stderr.
+add_test(NAME mpi_abort
+  COMMAND sh -c [=[
+err=$("$@" 2>&1 >/dev/null)
+status=$?
+printf '%s\nexit status %d\n' "$err" $status
+test $status -ne 0 && printf '%s' "$err" | grep -q "MPI cannot stop one rank"
+]=] sh ${CONCUR_MPIRUN} -np 3 $<TARGET_FILE:test_mpi> abort)
+set_tests_properties(mpi_abort PROPERTIES TIMEOUT 120 LABELS "mpi"
+  ENVIRONMENT "${CONCUR_MPI_TEST_ENV}")
+
+# Started without mpirun: MPI runs as a singleton, one rank, no workers.
+add_test(NAME mpi_singleton COMMAND test_mpi singleton)
+set_tests_properties(mpi_singleton PROPERTIES TIMEOUT 120 LABELS "mpi"
+  ENVIRONMENT "${CONCUR_MPI_TEST_ENV}")
+
+# `concur bench mpi --quick --json`: the shape only, never a figure. The
+# suite starts its own jobs (this test does not run under mpirun); when
+# mpi4py is missing it is skipped and reports no results, which passes.
+if(CONCUR_BUILD_TOOLS)
+  find_program(CONCUR_PYTHON3 python3)
+endif()
+if(CONCUR_BUILD_TOOLS AND CONCUR_PYTHON3)
+  set(check_mpi_json [=[
+import json, subprocess, sys
+out = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, check=True).stdout
+doc = json.loads(out)
+assert set(doc) == {'suite', 'results'}, doc
+assert doc['suite'] == 'mpi', doc
+names = [r['name'] for r in doc['results']]
+assert names in ([], ['mpi_roundtrip', 'mpi_map_tiny']), names
+keys = {'name', 'unit', 'concur', 'baseline_name', 'baseline', 'speedup'}
+for r in doc['results']:
+    assert set(r) == keys, r
+    for k in ('concur', 'baseline', 'speedup'):
+        assert type(r[k]) in (int, float) and r[k] > 0, r
+print(' '.join('%s=%.2fx' % (r['name'], r['speedup']) for r in doc['results']) or 'skipped')
+]=])
+  add_test(NAME tools_bench_mpi_json
+    COMMAND ${CONCUR_PYTHON3} -c "${check_mpi_json}"
+            $<TARGET_FILE:concur_cli> bench mpi --quick --json)
+  set_tests_properties(tools_bench_mpi_json PROPERTIES TIMEOUT 300
+    LABELS "mpi;tools" ENVIRONMENT "${CONCUR_MPI_TEST_ENV}")
+endif()
