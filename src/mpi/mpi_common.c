@@ -7,49 +7,16 @@
 
 #include "concur/mpi.h"
 #include "mpi/mpi_internal.h"
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
+#include "platform/le_bytes.h"
 
 void cci_mpi_hello_encode(uint8_t out[CCI_MPI_HELLO_SIZE])
 {
     uint32_t probe = 0x01020304u;
-    put32(out, CCI_MPI_HELLO_MAGIC);
-    put32(out + 4, CCI_MPI_PROTOCOL);
+    cci_put32_le(out, CCI_MPI_HELLO_MAGIC);
+    cci_put32_le(out + 4, CCI_MPI_PROTOCOL);
     memcpy(out + 8, &probe, 4); /* host order, on purpose */
-    put16(out + 12, (uint16_t)sizeof(void *));
-    put16(out + 14, (uint16_t)sizeof(size_t));
+    cci_put16_le(out + 12, (uint16_t)sizeof(void *));
+    cci_put16_le(out + 14, (uint16_t)sizeof(size_t));
 }
 
 bool cci_mpi_hello_ok(const uint8_t in[CCI_MPI_HELLO_SIZE])
@@ -62,21 +29,21 @@ bool cci_mpi_hello_ok(const uint8_t in[CCI_MPI_HELLO_SIZE])
 void cci_mpi_config_encode(uint8_t out[CCI_MPI_CONFIG_SIZE],
                            const struct cci_mpi_config *c)
 {
-    put32(out, CCI_MPI_CONFIG_MAGIC);
-    put32(out + 4, (uint32_t)c->status);
-    put32(out + 8, c->window);
-    put32(out + 12, 0);
-    put64(out + 16, c->max_payload);
+    cci_put32_le(out, CCI_MPI_CONFIG_MAGIC);
+    cci_put32_le(out + 4, (uint32_t)c->status);
+    cci_put32_le(out + 8, c->window);
+    cci_put32_le(out + 12, 0);
+    cci_put64_le(out + 16, c->max_payload);
 }
 
 int cci_mpi_config_decode(const uint8_t in[CCI_MPI_CONFIG_SIZE],
                           struct cci_mpi_config *c)
 {
-    if (get32(in) != CCI_MPI_CONFIG_MAGIC || get32(in + 12) != 0)
+    if (cci_get32_le(in) != CCI_MPI_CONFIG_MAGIC || cci_get32_le(in + 12) != 0)
         return -EPROTO;
-    int32_t status = (int32_t)get32(in + 4);
-    uint32_t window = get32(in + 8);
-    uint64_t max_payload = get64(in + 16);
+    int32_t status = (int32_t)cci_get32_le(in + 4);
+    uint32_t window = cci_get32_le(in + 8);
+    uint64_t max_payload = cci_get64_le(in + 16);
     if (status > 0)
         return -EPROTO;
     if (status == 0 && (window < 1 || window > CC_MPI_WINDOW_MAX ||
@@ -89,26 +56,26 @@ int cci_mpi_config_decode(const uint8_t in[CCI_MPI_CONFIG_SIZE],
 void cci_mpi_control_encode(uint8_t out[CCI_MPI_CONTROL_SIZE], uint32_t kind,
                             uint64_t id)
 {
-    put32(out, CCI_MPI_CONTROL_MAGIC);
-    put32(out + 4, kind);
-    put64(out + 8, id);
+    cci_put32_le(out, CCI_MPI_CONTROL_MAGIC);
+    cci_put32_le(out + 4, kind);
+    cci_put64_le(out + 8, id);
 }
 
 int cci_mpi_control_decode(const uint8_t *in, size_t len, uint32_t *kind,
                            uint64_t *id)
 {
     if (!in || len != CCI_MPI_CONTROL_SIZE ||
-        get32(in) != CCI_MPI_CONTROL_MAGIC ||
-        get32(in + 4) != CCI_MPI_CONTROL_SKIP)
+        cci_get32_le(in) != CCI_MPI_CONTROL_MAGIC ||
+        cci_get32_le(in + 4) != CCI_MPI_CONTROL_SKIP)
         return -EPROTO;
-    *kind = get32(in + 4);
-    *id = get64(in + 8);
+    *kind = cci_get32_le(in + 4);
+    *id = cci_get64_le(in + 8);
     return 0;
 }
 
 void cci_mpi_request_set_id(uint8_t *request, uint64_t id)
 {
-    put64(request + 8, id);
+    cci_put64_le(request + 8, id);
 }
 
 void cci_mpi_describe(int mpi_err, const char *call, char *buf, size_t cap)

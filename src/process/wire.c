@@ -1,51 +1,24 @@
 /* wire.c — encoders and checked decoders for wire.h. */
 #include "process/wire.h"
+#include "platform/le_bytes.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 void cci_frame_encode(uint8_t hdr[CCI_FRAME_HEADER], uint64_t len)
 {
-    put32(hdr, CCI_FRAME_MAGIC);
-    put32(hdr + 4, 0);
-    put64(hdr + 8, len);
+    cci_put32_le(hdr, CCI_FRAME_MAGIC);
+    cci_put32_le(hdr + 4, 0);
+    cci_put64_le(hdr + 8, len);
 }
 
 int cci_frame_decode(const uint8_t hdr[CCI_FRAME_HEADER], uint64_t max,
                      uint64_t *len)
 {
-    if (get32(hdr) != CCI_FRAME_MAGIC || get32(hdr + 4) != 0)
+    if (cci_get32_le(hdr) != CCI_FRAME_MAGIC || cci_get32_le(hdr + 4) != 0)
         return -EPROTO;
-    uint64_t n = get64(hdr + 8);
+    uint64_t n = cci_get64_le(hdr + 8);
     if (n > max)
         return -EMSGSIZE;
     *len = n;
@@ -67,12 +40,12 @@ static long encode(uint8_t *buf, size_t cap, uint32_t magic, uint32_t word,
     size_t total = cci_task_encoded_size(text_len, inline_len);
     if (total > cap || total > (size_t)LONG_MAX)
         return -EMSGSIZE;
-    put32(buf, magic);
-    put32(buf + 4, word);
-    put64(buf + 8, id);
-    put32(buf + 16, (uint32_t)text_len);
-    put32(buf + 20, out_of_line ? CCI_WIRE_OUT_OF_LINE : 0);
-    put64(buf + 24, body_len);
+    cci_put32_le(buf, magic);
+    cci_put32_le(buf + 4, word);
+    cci_put64_le(buf + 8, id);
+    cci_put32_le(buf + 16, (uint32_t)text_len);
+    cci_put32_le(buf + 20, out_of_line ? CCI_WIRE_OUT_OF_LINE : 0);
+    cci_put64_le(buf + 24, body_len);
     if (text_len)
         memcpy(buf + CCI_TASK_HEADER, text, text_len);
     if (inline_len)
@@ -114,13 +87,13 @@ struct parts {
 static int decode(const uint8_t *buf, size_t len, uint32_t magic,
                   uint32_t text_max, uint64_t max_body, struct parts *p)
 {
-    if (!buf || len < CCI_TASK_HEADER || get32(buf) != magic)
+    if (!buf || len < CCI_TASK_HEADER || cci_get32_le(buf) != magic)
         return -EPROTO;
-    p->word = get32(buf + 4);
-    p->id = get64(buf + 8);
-    p->text_len = get32(buf + 16);
-    uint32_t flags = get32(buf + 20);
-    p->body_len = get64(buf + 24);
+    p->word = cci_get32_le(buf + 4);
+    p->id = cci_get64_le(buf + 8);
+    p->text_len = cci_get32_le(buf + 16);
+    uint32_t flags = cci_get32_le(buf + 20);
+    p->body_len = cci_get64_le(buf + 24);
     if (flags & ~CCI_WIRE_OUT_OF_LINE)
         return -EPROTO;
     p->out_of_line = flags & CCI_WIRE_OUT_OF_LINE;
