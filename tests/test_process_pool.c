@@ -831,6 +831,39 @@ static void test_exit_waits_for_accepted_tasks(void **state)
     cc_process_free(p);
 }
 
+/* Regression: the supervisor could reap the last retiring workers in its
+ * between-sleeps exit check just as its spin ran out, and then sleep until
+ * their stale 5 s SIGKILL deadline before noticing the pool was done: about
+ * one free in 300-600 took 5 s. Many short create/submit/free cycles; no
+ * free may take long. Bounded by a cycle count and a time budget. */
+static void test_free_never_stalls(void **state)
+{
+    (void)state;
+    int64_t start = cc_monotonic_ns();
+    for (int it = 0; it < 600; it++) {
+        if (cct_seconds_since(start) > 6.0)
+            break;
+        cc_executor *ex = new_pool(2, methods[it % 2]);
+        cc_future *fs[10];
+        int64_t ms = 1;
+        for (int i = 0; i < 10; i++)
+            assert_int_equal(cc_executor_submit_bytes(ex, CC_TASK(nap), &ms,
+                                                      sizeof ms, &fs[i]),
+                             0);
+        for (int i = 0; i < 10; i++) {
+            assert_int_equal(result_i64(fs[i]), 1);
+            cc_future_unref(fs[i]);
+        }
+        int64_t t0 = cc_monotonic_ns();
+        cc_executor_free(ex);
+        double took = cct_seconds_since(t0);
+        if (took > 2.0)
+            fail_msg("cycle %d (%s): cc_executor_free took %.3f s", it,
+                     methods[it % 2] == CC_START_FORK ? "fork" : "forkserver",
+                     took);
+    }
+}
+
 /* ---- malformed messages ----------------------------------------------------------- */
 
 static void test_wire_rejects_malformed(void **state)
@@ -915,6 +948,7 @@ int main(void)
         PT(test_shutdown_and_refusals),
         PT(test_parent_killed_no_worker_survives),
         PT(test_exit_waits_for_accepted_tasks),
+        PT(test_free_never_stalls),
         PT(test_wire_rejects_malformed),
     };
     return CCT_RUN(tests);

@@ -1005,18 +1005,23 @@ static void supervisor_sleep(struct ppool *pp, int64_t deadline,
 }
 
 /* Between sleeps a cheap check for deaths, so a worker that dies while
- * the supervisor spins is not missed for long. */
-static void poll_exits(struct ppool *pp, struct ptask **broken)
+ * the supervisor spins is not missed for long. Returns how many exits it
+ * handled. */
+static unsigned poll_exits(struct ppool *pp, struct ptask **broken)
 {
+    unsigned n = 0;
     for (unsigned i = 0; i < pp->max_workers; i++) {
         struct pworker *w = &pp->workers[i];
         if (wstate(w) == W_EMPTY)
             continue;
         struct pollfd p = {.fd = cc_process_sentinel(w->proc),
                            .events = POLLIN};
-        if (poll(&p, 1, 0) > 0)
+        if (poll(&p, 1, 0) > 0) {
             handle_exit(pp, w, broken);
+            n++;
+        }
     }
+    return n;
 }
 
 static int supervisor_main(void *arg)
@@ -1031,8 +1036,15 @@ static int supervisor_main(void *arg)
         bool done = false;
         did += dispatch(pp, &done);
         int64_t now = cci_now_ns();
+        /* An exit handled here is progress: it must send us round the
+         * loop again, not to sleep. `deadline` and `done` were computed
+         * while the worker was still EXITING; once it is EMPTY it has no
+         * sentinel in supervisor_sleep's poll set, and nothing else will
+         * wake us. If the last retiring workers of a shut-down pool were
+         * reaped here just as the spin ran out, the supervisor slept until
+         * their stale SIGKILL deadline (5 s) before seeing live == 0. */
         if (now >= next_exit_check) {
-            poll_exits(pp, &broken);
+            did += poll_exits(pp, &broken);
             next_exit_check = now + CC_MSEC(1);
         }
         fail_broken(pp, broken);
