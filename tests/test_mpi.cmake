@@ -38,10 +38,14 @@ concur_mpi_test(user_init 3)
 concur_mpi_test(user_funneled 3)
 
 # A rank stuck past its time limit at shutdown: the job must end (not
-# hang) with MPI_Abort and concur's explanation on stderr.
+# hang) with MPI_Abort and concur's explanation on stderr. About one run
+# in five, mpiexec itself does not return after the abort although every
+# rank has exited (seen here with Open MPI 4.1 on 2 vCPUs); `timeout`
+# ends it after 30 s instead of the test timing out, and the test still
+# requires the non-zero status and concur's message.
 add_test(NAME mpi_abort
   COMMAND sh -c [=[
-err=$("$@" 2>&1 >/dev/null)
+err=$(timeout -k 5 30 "$@" 2>&1 >/dev/null)
 status=$?
 printf '%s\nexit status %d\n' "$err" $status
 test $status -ne 0 && printf '%s' "$err" | grep -q "MPI cannot stop one rank"
