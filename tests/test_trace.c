@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- helpers ------------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------- */
 
 /* Runs fn(ctx) with its output captured in a string (caller frees). */
 static char *capture_dump(void)
@@ -101,7 +101,7 @@ static int join_status(cc_thread *t)
     return status;
 }
 
-/* ---- names -------------------------------------------------------------------- */
+/* ---- names --------------------------------------------------------------- */
 
 static void test_names(void **state)
 {
@@ -154,7 +154,7 @@ static void test_names(void **state)
     cc_executor_free(ex);
 }
 
-/* ---- the dump ----------------------------------------------------------------- */
+/* ---- the dump ------------------------------------------------------------ */
 
 static void test_dump_shows_thread_blocked_on_named_lock(void **state)
 {
@@ -247,11 +247,11 @@ static void test_dump_shows_pools(void **state)
     cc_future *fs[4];
     assert_int_equal(cc_executor_submit(ex, wait_event_task, &ev, &fs[0]), 0);
     for (int i = 1; i < 4; i++)
-        assert_int_equal(cc_executor_submit(ex, nothing_task, NULL, &fs[i]),
-                         0);
+        assert_int_equal(cc_executor_submit(ex, nothing_task, NULL, &fs[i]), 0);
     char *text = capture_dump();
     assert_non_null(strstr(text, "Pool \"image pool\""));
-    assert_non_null(strstr(text, "thread pool), RUNNING: workers 1 started of 1"));
+    assert_non_null(
+        strstr(text, "thread pool), RUNNING: workers 1 started of 1"));
     free(text);
     cc_event_set(&ev);
     for (int i = 0; i < 4; i++) {
@@ -307,7 +307,7 @@ static void test_sigquit_prints_the_dump(void **state)
     assert_true(seen);
 }
 
-/* ---- lock-order check ----------------------------------------------------------------- */
+/* ---- lock-order check ---------------------------------------------------- */
 
 static void test_abba_detected_in_one_thread(void **state)
 {
@@ -431,7 +431,7 @@ static void test_order_through_three_rlocks_and_conditions(void **state)
     cc_debug_set_report_hook(NULL, NULL);
 }
 
-/* ---- the watchdog ---------------------------------------------------------------------- */
+/* ---- the watchdog -------------------------------------------------------- */
 
 struct crossing {
     cc_lock *mine, *theirs;
@@ -505,7 +505,47 @@ static void test_watchdog_reports_a_real_deadlock(void **state)
     cc_debug_set_watchdog_threshold(CC_SEC(1));
 }
 
-/* ---- pool statistics -------------------------------------------------------------------- */
+static int take_briefly(void *arg)
+{
+    int rc = cc_lock_acquire(arg, CC_MSEC(1500));
+    if (rc == 0)
+        cc_lock_release(arg);
+    return rc == -ETIMEDOUT ? 0 : -1;
+}
+
+static bool join_cycle_reported(void *ctx)
+{
+    (void)ctx;
+    return reports_contain("to finish (join)");
+}
+
+/* A cycle through a join: the main thread holds a lock and joins a thread
+ * that waits for that lock. */
+static void test_watchdog_follows_joins(void **state)
+{
+    (void)state;
+    cc_debug_set_report_hook(collect_report, NULL);
+    reports_reset();
+    assert_int_equal(cc_debug_set_watchdog_threshold(CC_MSEC(100)), 0);
+    assert_int_equal(cc_debug_enable(CC_DEBUG_WATCHDOG), 0);
+    cc_lock lock;
+    cc_lock_init(&lock, 0);
+    cc_name_set(&lock, "registry");
+    assert_int_equal(cc_lock_acquire(&lock, CC_FOREVER), 0);
+    cc_thread *t = start_thread(take_briefly, &lock, "joined");
+    assert_int_equal(join_status(t), 0); /* blocked until its timeout */
+    cc_lock_release(&lock);
+    assert_true(cct_wait_until(join_cycle_reported, NULL, CC_SEC(5)));
+    assert_true(reports_contain("for thread \"joined\" to finish (join)"));
+    assert_true(reports_contain("for lock \"registry\""));
+    assert_true(reports_contain("held by thread \"MainThread\""));
+    assert_int_equal(cc_debug_disable(CC_DEBUG_ALL), 0);
+    cc_lock_destroy(&lock);
+    cc_debug_set_report_hook(NULL, NULL);
+    cc_debug_set_watchdog_threshold(CC_SEC(1));
+}
+
+/* ---- pool statistics ----------------------------------------------------- */
 
 static int failing_task(void *arg, void **result)
 {
@@ -635,13 +675,12 @@ static void test_stats_are_exact_for_a_script(void **state)
     cc_event_destroy(&ev);
 }
 
-/* ---- the trace timeline ------------------------------------------------------------------ */
+/* ---- the trace timeline -------------------------------------------------- */
 
 static int hold_then_release(void *arg)
 {
     cc_lock *lock = arg;
-    return cc_lock_acquire(lock, CC_SEC(30)) == 0 ? cc_lock_release(lock)
-                                                  : -1;
+    return cc_lock_acquire(lock, CC_SEC(30)) == 0 ? cc_lock_release(lock) : -1;
 }
 
 /* Checks the file with Python's json module and the spans expected. */
@@ -699,10 +738,10 @@ static void test_trace_writes_chrome_json(void **state)
     cc_name_set(ex, "trace pool");
     for (int i = 0; i < 3; i++) {
         cc_future *f;
-        assert_int_equal(cc_executor_submit(ex, i == 1 ? failing_task
-                                                       : nothing_task,
-                                            NULL, &f),
-                         0);
+        assert_int_equal(
+            cc_executor_submit(ex, i == 1 ? failing_task : nothing_task, NULL,
+                               &f),
+            0);
         cc_future_wait(f, CC_SEC(30));
         cc_future_unref(f);
     }
@@ -751,6 +790,39 @@ static void test_trace_buffers_are_bounded(void **state)
     unlink(path);
 }
 
+/* ---- the environment ---------------------------------------------------- */
+
+static void test_environment_turns_features_on(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/concur-envtrace-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    setenv("CONCUR_DEBUG", "order", 1);
+    setenv("CONCUR_DEADLOCK_POLICY", "fail", 1);
+    setenv("CONCUR_TRACE", path, 1);
+    char out[512];
+    int status = cct_run_program(TRACE_ENV_HELPER_PATH, out, sizeof out);
+    unsetenv("CONCUR_DEBUG");
+    unsetenv("CONCUR_DEADLOCK_POLICY");
+    unsetenv("CONCUR_TRACE");
+    assert_int_equal(status, 0);
+    char expect[64];
+    snprintf(expect, sizeof expect, "flags %u\nrc %d\ntracing 1\n",
+             (unsigned)(CC_DEBUG_ORDER | CC_DEBUG_LOCKS), -EDEADLK);
+    assert_string_equal(out, expect);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char buf[8192];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    buf[len] = '\0';
+    fclose(f);
+    unlink(path);
+    assert_non_null(strstr(buf, "\"name\":\"blocked: sleep\""));
+    assert_non_null(strstr(buf, "\"dropped_events\":0"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -762,9 +834,11 @@ int main(void)
         CCT_TEST(test_abba_detected_in_one_thread),
         CCT_TEST(test_order_through_three_rlocks_and_conditions),
         CCT_TEST(test_watchdog_reports_a_real_deadlock),
+        CCT_TEST(test_watchdog_follows_joins),
         CCT_TEST(test_stats_are_exact_for_a_script),
         CCT_TEST(test_trace_writes_chrome_json),
         CCT_TEST(test_trace_buffers_are_bounded),
+        CCT_TEST(test_environment_turns_features_on),
     };
     return CCT_RUN(tests);
 }

@@ -98,7 +98,7 @@ int cc_dump(FILE *out);
  */
 int cc_dump_on_sigquit(bool enable);
 
-/* ---- lock debugging ------------------------------------------------------------ */
+/* ---- lock debugging ------------------------------------------------------ */
 
 typedef enum cc_debug_flag {
     /* Track which Locks and RLocks each thread holds (shown by cc_dump). */
@@ -137,9 +137,9 @@ int cc_debug_disable(unsigned flags);
 unsigned cc_debug_flags(void);
 
 typedef enum cc_deadlock_policy {
-    CC_DEADLOCK_FAIL,   /* report, then the acquire returns -EDEADLK */
-    CC_DEADLOCK_ABORT,  /* report, then abort() (for a debugger or core) */
-    CC_DEADLOCK_REPORT  /* report once per new lock order, then acquire */
+    CC_DEADLOCK_FAIL,  /* report, then the acquire returns -EDEADLK */
+    CC_DEADLOCK_ABORT, /* report, then abort() (for a debugger or core) */
+    CC_DEADLOCK_REPORT /* report once per new lock order, then acquire */
 } cc_deadlock_policy;
 
 /* What a lock-order violation does (default CC_DEADLOCK_FAIL).
@@ -161,14 +161,14 @@ int cc_debug_set_watchdog_threshold(cc_duration threshold);
 typedef void (*cc_debug_report_fn)(const char *report, void *ctx);
 void cc_debug_set_report_hook(cc_debug_report_fn fn, void *ctx);
 
-/* ---- the trace timeline -----------------------------------------------------------
- * While a trace is being recorded, concur records, per thread, every blocked
- * wait (what on, from when to when) and every task a thread pool runs
- * (which pool, how it ended), into bounded per-thread buffers: a thread
- * that fills its buffer records nothing more, and the file says how many
- * events were dropped. cc_trace_stop writes Chrome trace-event JSON, which
- * https://ui.perfetto.dev and chrome://tracing open as a timeline; see
- * docs/observability.md.
+/* ---- the trace timeline
+ * ----------------------------------------------------------- While a trace is
+ * being recorded, concur records, per thread, every blocked wait (what on, from
+ * when to when) and every task a thread pool runs (which pool, how it ended),
+ * into bounded per-thread buffers: a thread that fills its buffer records
+ * nothing more, and the file says how many events were dropped. cc_trace_stop
+ * writes Chrome trace-event JSON, which https://ui.perfetto.dev and
+ * chrome://tracing open as a timeline; see docs/observability.md.
  */
 
 /* Events each thread keeps (64 bytes each) when 0 is passed. */

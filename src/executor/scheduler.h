@@ -63,13 +63,12 @@ struct cci_pool;
  * and map), not fork-join tasks: a fork-join task costs ~35 ns, and the
  * counting (a thread-local lookup and three increments) measured +8% on
  * it; a future task costs several times more. STOLEN counts every kind.
- * Every set is written by one
- * thread only, with a relaxed load and store (a plain increment: no locked
- * instruction, on a line no other thread writes): each worker has its own,
- * and so has each outside thread that submits to, helps or shuts down the
- * pool (struct cci_outside_counts). Readers sum the sets with relaxed
- * loads. The pool's shared set takes atomic adds, only from outside threads
- * past OUTSIDE_COUNTS_MAX (see thread_pool.c). */
+ * Every set is written by one thread only, with a relaxed load and store
+ * (a plain increment: no locked instruction, on a line no other thread
+ * writes): each worker has its own, and so has each outside thread that
+ * submits to or shuts down the pool (struct cci_outside_counts). Readers
+ * sum the sets with relaxed loads. The pool's shared set takes atomic adds,
+ * only from outside threads past OUTSIDE_COUNTS_MAX (see thread_pool.c). */
 enum cci_count {
     CCI_COUNT_SUBMITTED,
     CCI_COUNT_TAKEN,     /* taken from a queue, to run or to discard */

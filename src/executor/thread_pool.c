@@ -233,6 +233,10 @@ bool cci_pool_work_visible(struct cci_pool *pool)
  * Blocks are freed with the pool. */
 #define OUTSIDE_COUNTS_MAX 64
 
+/* One line each (aligned_alloc also wants the size a multiple of 64). */
+_Static_assert(sizeof(struct cci_outside_counts) == 64,
+               "outside counters fill one cache line");
+
 static __thread uint64_t tls_counts_pool; /* id of the pool cached below */
 static __thread struct cci_task_counts *tls_counts;
 
@@ -261,27 +265,35 @@ find_outside_counts(struct cci_pool *pool)
     return tls_counts;
 }
 
+/* The calling thread's counters in pool (w: the calling worker, or NULL);
+ * NULL past OUTSIDE_COUNTS_MAX. */
+static inline struct cci_task_counts *counts_of(struct cci_pool *pool,
+                                                struct cci_worker *w)
+{
+    if (w)
+        return &w->counts;
+    if (__builtin_expect(tls_counts_pool != pool->id, 0))
+        return find_outside_counts(pool);
+    return tls_counts;
+}
+
+static inline void bump(struct cci_pool *pool, struct cci_task_counts *c,
+                        enum cci_count which)
+{
+    if (__builtin_expect(c == NULL, 0))
+        __atomic_fetch_add(&pool->shared_counts.n[which], 1,
+                           __ATOMIC_RELAXED);
+    else
+        __atomic_store_n(&c->n[which],
+                         __atomic_load_n(&c->n[which], __ATOMIC_RELAXED) + 1,
+                         __ATOMIC_RELAXED);
+}
+
 static inline void count(struct cci_pool *pool, struct cci_worker *w,
                          enum cci_count which)
 {
-    struct cci_task_counts *c;
-    if (w) {
-        c = &w->counts;
-    } else {
-        c = tls_counts;
-        if (__builtin_expect(tls_counts_pool != pool->id, 0))
-            c = find_outside_counts(pool);
-        if (__builtin_expect(c == NULL, 0)) {
-            __atomic_fetch_add(&pool->shared_counts.n[which], 1,
-                               __ATOMIC_RELAXED);
-            return;
-        }
-    }
-    __atomic_store_n(&c->n[which],
-                     __atomic_load_n(&c->n[which], __ATOMIC_RELAXED) + 1,
-                     __ATOMIC_RELAXED);
+    bump(pool, counts_of(pool, w), which);
 }
-
 
 /* ---- finding work ------------------------------------------------------------ */
 
@@ -546,8 +558,8 @@ static enum cci_task_outcome future_task_run(struct cci_task *task)
     /* The pool outlives its tasks: counting after the future is released
      * is safe. */
     struct cci_pool *pool = f->executor;
-    struct cci_worker *w = current_worker(pool);
-    count(pool, w, CCI_COUNT_TAKEN);
+    struct cci_task_counts *c = counts_of(pool, current_worker(pool));
+    bump(pool, c, CCI_COUNT_TAKEN);
     enum cci_task_outcome outcome = CCI_TASK_CANCELLED;
     if (cc_future_set_running_or_notify_cancel(f) == 0) {
         cci_task_scope scope = cci_task_message_begin();
@@ -559,7 +571,7 @@ static enum cci_task_outcome future_task_run(struct cci_task *task)
         outcome = status < 0 ? CCI_TASK_FAILED : CCI_TASK_COMPLETED;
     }
     cc_future_unref(f); /* the task's reference */
-    count(pool, w, (enum cci_count)(CCI_COUNT_COMPLETED + outcome));
+    bump(pool, c, (enum cci_count)(CCI_COUNT_COMPLETED + outcome));
     return outcome;
 }
 
@@ -655,8 +667,8 @@ static int pool_submit(cc_executor *ex, cc_task_fn fn, void *arg,
     /* One reference for the caller, one for the task: not shared yet, so a
      * plain store instead of an atomic increment. */
     atomic_store_explicit(&f->refs, 2, memory_order_relaxed);
-    if (cci_pool_current_worker(pool) &&
-        pool_state(pool) != CCI_POOL_RUNNING)
+    struct cci_worker *self = current_worker(pool);
+    if (self && pool_state(pool) != CCI_POOL_RUNNING)
         rc = CC_ESHUTDOWN; /* Python refuses submits after shutdown */
     else
         rc = cci_pool_push(pool, &ft->base);
@@ -666,7 +678,7 @@ static int pool_submit(cc_executor *ex, cc_task_fn fn, void *arg,
         cc_future_unref(f);
         return rc;
     }
-    count(pool, current_worker(pool), CCI_COUNT_SUBMITTED);
+    count(pool, self, CCI_COUNT_SUBMITTED);
     *out = f;
     return 0;
 }

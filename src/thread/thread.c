@@ -254,7 +254,12 @@ static void *trampoline(void *arg)
     snprintf(short_name, sizeof short_name, "%s", current_name(t)->text);
     pthread_setname_np(pthread_self(), short_name);
 
+    /* The trace timeline marks a thread's start and end (not a hot path). */
+    if (cci_trace_on())
+        cci_trace_thread(true, 0);
     int status = t->fn(t->ctx);
+    if (cci_trace_on())
+        cci_trace_thread(false, status);
     if (status < 0)
         report_failure(t, status);
     cci_thread_finish(t, status);

@@ -39,7 +39,7 @@ void cci_describe_wait(cc_wait_kind kind, const void *obj, char *buf,
         snprintf(buf, cap, "%s %p", what, obj);
 }
 
-/* ---- threads ------------------------------------------------------------------ */
+/* ---- threads ------------------------------------------------------------- */
 
 struct dump {
     FILE *out;
@@ -131,7 +131,7 @@ static void print_thread(const struct dump *d, const cc_thread *t)
     print_holds(d, t);
 }
 
-/* ---- pools --------------------------------------------------------------------------- */
+/* ---- pools --------------------------------------------------------------- */
 
 static void print_pool(cc_executor *ex, void *ctx)
 {
@@ -148,7 +148,9 @@ static void print_pool(cc_executor *ex, void *ctx)
             "    submitted %llu, completed %llu, failed %llu, cancelled %llu, "
             "stolen %llu, worker restarts %llu\n",
             name, (void *)ex, cc_executor_kind(ex),
-            s.broken ? "BROKEN" : s.shutdown ? "SHUTDOWN" : "RUNNING",
+            s.broken     ? "BROKEN"
+            : s.shutdown ? "SHUTDOWN"
+                         : "RUNNING",
             s.workers, s.max_workers, s.idle_workers,
             (unsigned long long)s.queued, (unsigned long long)s.running,
             (unsigned long long)s.submitted, (unsigned long long)s.completed,
@@ -185,14 +187,14 @@ int cc_dump(FILE *out)
     return ferror(out) ? -EIO : 0;
 }
 
-/* ---- SIGQUIT -------------------------------------------------------------------------- */
+/* ---- SIGQUIT ------------------------------------------------------------- */
 
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool sig_enabled;           /* guarded by sig_lock */
-static struct sigaction sig_old;   /* guarded by sig_lock */
+static bool sig_enabled;         /* guarded by sig_lock */
+static struct sigaction sig_old; /* guarded by sig_lock */
 static pthread_t sig_thread;
-static int sig_fd = -1;            /* atomic: read by the handler */
-static uint32_t sig_stop;          /* atomic */
+static int sig_fd = -1;   /* atomic: read by the handler */
+static uint32_t sig_stop; /* atomic */
 
 static void on_sigquit(int signo)
 {
@@ -230,8 +232,8 @@ static int enable_sigquit(void)
     if (fd < 0)
         return -errno;
     __atomic_store_n(&sig_stop, 0, __ATOMIC_RELAXED);
-    int err = pthread_create(&sig_thread, NULL, dumper_main,
-                             (void *)(intptr_t)fd);
+    int err =
+        pthread_create(&sig_thread, NULL, dumper_main, (void *)(intptr_t)fd);
     if (err != 0) {
         close(fd);
         return -err;

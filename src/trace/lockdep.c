@@ -44,7 +44,7 @@
 
 #define THREAD_NAME_COPY 32
 
-/* ---- configuration --------------------------------------------------------- */
+/* ---- configuration ------------------------------------------------------- */
 
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t policy = CC_DEADLOCK_FAIL; /* atomic */
@@ -101,7 +101,7 @@ unsigned cc_debug_flags(void)
     return __atomic_load_n(&cci_debug_state, __ATOMIC_RELAXED);
 }
 
-/* ---- call sites -------------------------------------------------------------- */
+/* ---- call sites ---------------------------------------------------------- */
 
 void cci_format_site(const void *site, char *buf, size_t cap)
 {
@@ -125,7 +125,7 @@ void cci_format_site(const void *site, char *buf, size_t cap)
     snprintf(buf, cap, "%p", site);
 }
 
-/* ---- the held table and the graph (guarded by dbg_lock) ----------------------- */
+/* ---- the held table and the graph (guarded by dbg_lock) ------------------ */
 
 static pthread_mutex_t dbg_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -347,7 +347,7 @@ static void unref_holders(struct held *all, size_t count)
     free(all);
 }
 
-/* ---- reports ----------------------------------------------------------------- */
+/* ---- reports ------------------------------------------------------------- */
 
 static void describe_lock(const void *lock, cc_wait_kind kind, char *buf,
                           size_t cap)
@@ -412,15 +412,15 @@ static char *order_report(const char *thread, struct node *held_node,
     return text;
 }
 
-/* ---- the hooks ------------------------------------------------------------------ */
+/* ---- the hooks ----------------------------------------------------------- */
 
 static int watchdog_start(void);
 
-int cci_lockdep_before(const void *lock, cc_wait_kind kind,
-                       cc_duration timeout, const void *site)
+int cci_lockdep_before(const void *lock, cc_wait_kind kind, cc_duration timeout,
+                       const void *site)
 {
-    if (__builtin_expect(
-            __atomic_load_n(&watchdog_lazy, __ATOMIC_RELAXED) != 0, 0)) {
+    if (__builtin_expect(__atomic_load_n(&watchdog_lazy, __ATOMIC_RELAXED) != 0,
+                         0)) {
         pthread_mutex_lock(&config_lock);
         if (__atomic_load_n(&watchdog_lazy, __ATOMIC_RELAXED)) {
             __atomic_store_n(&watchdog_lazy, 0, __ATOMIC_RELAXED);
@@ -444,8 +444,7 @@ int cci_lockdep_before(const void *lock, cc_wait_kind kind,
     char *report = NULL;
 
     pthread_mutex_lock(&dbg_lock);
-    if (__atomic_load_n(&cci_debug_state, __ATOMIC_RELAXED) &
-        CC_DEBUG_ORDER) {
+    if (__atomic_load_n(&cci_debug_state, __ATOMIC_RELAXED) & CC_DEBUG_ORDER) {
         for (size_t i = 0; i < n_held; i++) {
             if (held[i].holder != self || held[i].lock == lock)
                 continue;
@@ -455,8 +454,8 @@ int cci_lockdep_before(const void *lock, cc_wait_kind kind,
                 continue;
             if (path_exists(to, from)) {
                 if (!report)
-                    report = order_report(thread, from, held[i].site, to,
-                                          site, p);
+                    report =
+                        order_report(thread, from, held[i].site, to, site, p);
                 if (p != CC_DEADLOCK_REPORT)
                     break; /* refused: the order is not recorded */
             }
@@ -474,8 +473,7 @@ int cci_lockdep_before(const void *lock, cc_wait_kind kind,
     return p == CC_DEADLOCK_FAIL ? -EDEADLK : 0;
 }
 
-void cci_lockdep_acquired(const void *lock, cc_wait_kind kind,
-                          const void *site)
+void cci_lockdep_acquired(const void *lock, cc_wait_kind kind, const void *site)
 {
     struct cc_thread *self = cci_thread_self_or_create();
     if (!self)
@@ -536,9 +534,8 @@ cci_held_info *cci_lockdep_snapshot(size_t *count)
     cci_held_info *out = malloc((n_held ? n_held : 1) * sizeof *out);
     if (out) {
         for (size_t i = 0; i < n_held; i++)
-            out[i] = (cci_held_info){held[i].lock, held[i].holder,
-                                     held[i].kind, held[i].site,
-                                     held[i].since_ns};
+            out[i] = (cci_held_info){held[i].lock, held[i].holder, held[i].kind,
+                                     held[i].site, held[i].since_ns};
         *count = n_held;
     }
     pthread_mutex_unlock(&dbg_lock);
@@ -555,7 +552,7 @@ void cci_object_forget_slow(const void *obj)
     pthread_mutex_unlock(&dbg_lock);
 }
 
-/* ---- the watchdog -------------------------------------------------------------------- */
+/* ---- the watchdog -------------------------------------------------------- */
 
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wd_cond; /* CLOCK_MONOTONIC, set up by watchdog_start */
@@ -628,17 +625,20 @@ static void report_cycle(const struct scan *s, const long *cycle, size_t len,
         size_t j = (size_t)cycle[(k + 1) % len];
         const cc_wait_info *w = &s->waits[i];
         char what[160];
-        cci_describe_wait(w->kind, w->object, what, sizeof what);
-        fprintf(f, "  thread \"%s\" (ident %llu, native %lld) has waited "
-                   "%.3f s for %s\n",
+        if (w->kind == CC_WAIT_JOIN)
+            snprintf(what, sizeof what, "thread \"%s\" to finish (join)",
+                     cc_thread_name(s->threads[j]));
+        else
+            cci_describe_wait(w->kind, w->object, what, sizeof what);
+        fprintf(f,
+                "  thread \"%s\" (ident %llu, native %lld) has waited "
+                "%.3f s for %s\n",
                 cc_thread_name(s->threads[i]),
                 (unsigned long long)cc_thread_ident(s->threads[i]),
                 (long long)cc_thread_native_id(s->threads[i]),
                 (double)(now - w->since_ns) / 1e9, what);
-        if (w->kind == CC_WAIT_JOIN) {
-            fprintf(f, "    which has not finished\n");
+        if (w->kind == CC_WAIT_JOIN)
             continue;
-        }
         const cci_held_info *h = holder_entry(s, w->object);
         char site[160];
         cci_format_site(h ? h->site : NULL, site, sizeof site);
@@ -773,7 +773,7 @@ static void watchdog_stop(void)
     wd_running = false;
 }
 
-/* ---- switching on and off -------------------------------------------------------------- */
+/* ---- switching on and off ------------------------------------------------ */
 
 static unsigned normalise(unsigned flags)
 {
@@ -802,8 +802,8 @@ int cc_debug_enable(unsigned flags)
 void cci_debug_enable_from_env(unsigned flags)
 {
     pthread_mutex_lock(&config_lock);
-    unsigned now = normalise(
-        __atomic_load_n(&cci_debug_state, __ATOMIC_RELAXED) | flags);
+    unsigned now =
+        normalise(__atomic_load_n(&cci_debug_state, __ATOMIC_RELAXED) | flags);
     if (now & CC_DEBUG_WATCHDOG)
         __atomic_store_n(&watchdog_lazy, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&cci_debug_state, now, __ATOMIC_RELAXED);
@@ -840,7 +840,7 @@ int cc_debug_disable(unsigned flags)
     return 0;
 }
 
-/* ---- environment and fork --------------------------------------------------------------- */
+/* ---- environment and fork ------------------------------------------------ */
 
 void cci_lockdep_env_settings(void)
 {

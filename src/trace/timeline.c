@@ -37,7 +37,8 @@
 
 enum event_type {
     EV_BLOCKED,
-    EV_TASK
+    EV_TASK,
+    EV_THREAD /* an instant: kind 1 start, 0 end with status */
 };
 
 /* 64 bytes: one cache line per event. */
@@ -45,10 +46,10 @@ struct event {
     int64_t start_ns;
     int64_t end_ns;
     const void *object;
-    uint16_t type;    /* enum event_type */
-    uint16_t kind;    /* cc_wait_kind, or enum cci_task_outcome */
-    uint32_t reserved;
-    char label[32];   /* the object's name, cut; "" if it had none */
+    uint16_t type;  /* enum event_type */
+    uint16_t kind;  /* cc_wait_kind, or enum cci_task_outcome */
+    int32_t status; /* EV_THREAD end: the thread's status */
+    char label[32]; /* the object's name, cut; "" if it had none */
 };
 
 struct buffer {
@@ -63,10 +64,10 @@ struct buffer {
 };
 
 static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *session_path;        /* guarded by session_lock */
-static int64_t session_start_ns;  /* written before the state is set */
-static uint64_t session_gen;      /* atomic */
-static size_t session_cap;        /* atomic */
+static char *session_path;       /* guarded by session_lock */
+static int64_t session_start_ns; /* written before the state is set */
+static uint64_t session_gen;     /* atomic */
+static size_t session_cap;       /* atomic */
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct buffer *buffers; /* guarded by list_lock */
@@ -173,8 +174,8 @@ void cci_trace_blocked(cc_wait_kind kind, const void *obj, int64_t since_ns)
     record(&e);
 }
 
-void cci_trace_task(const void *pool, const char *pool_label,
-                    int64_t start_ns, enum cci_task_outcome outcome)
+void cci_trace_task(const void *pool, const char *pool_label, int64_t start_ns,
+                    enum cci_task_outcome outcome)
 {
     struct event e = {.start_ns = start_ns,
                       .end_ns = cci_now_ns(),
@@ -186,7 +187,18 @@ void cci_trace_task(const void *pool, const char *pool_label,
     record(&e);
 }
 
-/* ---- writing ---------------------------------------------------------------------- */
+void cci_trace_thread(bool start, int status)
+{
+    int64_t now = cci_now_ns();
+    struct event e = {.start_ns = now,
+                      .end_ns = now,
+                      .type = EV_THREAD,
+                      .kind = start,
+                      .status = status};
+    record(&e);
+}
+
+/* ---- writing ------------------------------------------------------------- */
 
 static void json_string(FILE *f, const char *s)
 {
@@ -219,16 +231,27 @@ static const char *outcome_name(unsigned o)
  * is shown from the start. */
 static double micros(int64_t ns)
 {
-    return ns < session_start_ns ? 0.0
-                                 : (double)(ns - session_start_ns) / 1e3;
+    return ns < session_start_ns ? 0.0 : (double)(ns - session_start_ns) / 1e3;
 }
 
 static void write_event(FILE *f, int pid, const struct buffer *b,
                         const struct event *e)
 {
     double ts = micros(e->start_ns);
-    fprintf(f, ",\n{\"ph\":\"X\",\"pid\":%d,\"tid\":%lld,\"ts\":%.3f,"
-               "\"dur\":%.3f,",
+    if (e->type == EV_THREAD) {
+        fprintf(f,
+                ",\n{\"ph\":\"i\",\"s\":\"t\",\"pid\":%d,\"tid\":%lld,"
+                "\"ts\":%.3f,\"cat\":\"thread\",\"name\":\"%s\"",
+                pid, (long long)b->tid, ts,
+                e->kind ? "thread started" : "thread ended");
+        if (!e->kind)
+            fprintf(f, ",\"args\":{\"status\":%d}", (int)e->status);
+        fputs("}", f);
+        return;
+    }
+    fprintf(f,
+            ",\n{\"ph\":\"X\",\"pid\":%d,\"tid\":%lld,\"ts\":%.3f,"
+            "\"dur\":%.3f,",
             pid, (long long)b->tid, ts, micros(e->end_ns) - ts);
     char name[96];
     if (e->type == EV_TASK) {
@@ -261,17 +284,19 @@ static long write_json(FILE *f, uint64_t gen)
     int pid = (int)getpid();
     long written = 0;
     size_t dropped = 0;
-    fprintf(f, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n"
-               "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"process_name\","
-               "\"args\":{\"name\":",
+    fprintf(f,
+            "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n"
+            "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"process_name\","
+            "\"args\":{\"name\":",
             pid, pid);
     json_string(f, program_invocation_short_name);
     fputs("}}", f);
     for (struct buffer *b = buffers; b; b = b->next) {
         if (b->gen != gen)
             continue;
-        fprintf(f, ",\n{\"ph\":\"M\",\"pid\":%d,\"tid\":%lld,"
-                   "\"name\":\"thread_name\",\"args\":{\"name\":",
+        fprintf(f,
+                ",\n{\"ph\":\"M\",\"pid\":%d,\"tid\":%lld,"
+                "\"name\":\"thread_name\",\"args\":{\"name\":",
                 pid, (long long)b->tid);
         json_string(f, b->thread_name);
         fputs("}}", f);
@@ -280,8 +305,9 @@ static long write_json(FILE *f, uint64_t gen)
         written += (long)b->count;
         dropped += b->dropped;
     }
-    fprintf(f, "\n],\"otherData\":{\"producer\":\"concur\","
-               "\"dropped_events\":%zu}}\n",
+    fprintf(f,
+            "\n],\"otherData\":{\"producer\":\"concur\","
+            "\"dropped_events\":%zu}}\n",
             dropped);
     return written;
 }
@@ -385,8 +411,7 @@ void cci_trace_start_from_env(const char *path)
 {
     int rc = cc_trace_start(path, 0);
     if (rc != 0) {
-        fprintf(stderr, "concur: CONCUR_TRACE=%s: %s\n", path,
-                strerror(-rc));
+        fprintf(stderr, "concur: CONCUR_TRACE=%s: %s\n", path, strerror(-rc));
         return;
     }
     atexit(stop_at_exit);

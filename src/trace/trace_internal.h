@@ -21,7 +21,7 @@
 #include "concur/time.h"
 #include "concur/trace.h"
 
-/* ---- the switches (state.c) --------------------------------------------- */
+/* ---- the switches (state.c) ---------------------------------------------- */
 
 /* cc_debug_flag bits that are on; 0 when lock debugging is off. */
 extern uint32_t cci_debug_state;
@@ -42,24 +42,26 @@ static inline bool cci_trace_on(void)
         __atomic_load_n(&cci_trace_state, __ATOMIC_RELAXED) != 0, 0);
 }
 
-/* ---- lock debugging (lockdep.c) ----------------------------------------------
- * A Lock or RLock acquisition calls, while cci_lockdep_on():
- *   cci_lockdep_before  (may refuse with -EDEADLK, by policy) then the real
- *   acquire, then cci_lockdep_acquired with the caller's return address;
- * every release of the underlying cc_lock calls cci_lockdep_released before
- * the lock word is cleared (so a new holder's record can never be removed by
- * the old holder). An RLock is keyed by its address, which is also the
- * address of its inner cc_lock, so the inner release forgets it. */
-int cci_lockdep_before(const void *lock, cc_wait_kind kind,
-                       cc_duration timeout, const void *site);
+/* ---- lock debugging (lockdep.c)
+ * ---------------------------------------------- A Lock or RLock acquisition
+ * calls, while cci_lockdep_on(): cci_lockdep_before  (may refuse with -EDEADLK,
+ * by policy) then the real acquire, then cci_lockdep_acquired with the caller's
+ * return address; every release of the underlying cc_lock calls
+ * cci_lockdep_released before the lock word is cleared (so a new holder's
+ * record can never be removed by the old holder). An RLock is keyed by its
+ * address, which is also the address of its inner cc_lock, so the inner release
+ * forgets it. */
+int cci_lockdep_before(const void *lock, cc_wait_kind kind, cc_duration timeout,
+                       const void *site);
 void cci_lockdep_acquired(const void *lock, cc_wait_kind kind,
                           const void *site);
 void cci_lockdep_released(const void *lock);
 
-/* ---- object destruction ---------------------------------------------------------
- * A destroyed object's name and lock-order node must go, or a new object
- * at the same address would inherit them. Costs two relaxed loads when
- * nothing is named and debugging is off. */
+/* ---- object destruction
+ * --------------------------------------------------------- A destroyed
+ * object's name and lock-order node must go, or a new object at the same
+ * address would inherit them. Costs two relaxed loads when nothing is named and
+ * debugging is off. */
 void cci_object_forget_slow(const void *obj);
 
 static inline void cci_object_destroyed(const void *obj)
@@ -69,7 +71,7 @@ static inline void cci_object_destroyed(const void *obj)
         cci_object_forget_slow(obj);
 }
 
-/* ---- names (names.c) ---------------------------------------------------------------- */
+/* ---- names (names.c) ----------------------------------------------------- */
 
 /* Sets a name that the library chose (a queue's or a pool's); failure to
  * allocate only loses the name. */
@@ -81,7 +83,7 @@ void cci_names_atfork_prepare(void);
 void cci_names_atfork_parent(void);
 void cci_names_atfork_child(void);
 
-/* ---- lock debugging internals shared with dump.c --------------------------------- */
+/* ---- lock debugging internals shared with dump.c ------------------------- */
 
 /* One held Lock or RLock, as the dump shows it. */
 typedef struct cci_held_info {
@@ -104,17 +106,21 @@ void cci_debug_report(const char *text);
 void cci_debug_enable_from_env(unsigned flags);
 void cci_lockdep_env_settings(void);
 
-/* ---- the dump (dump.c) ------------------------------------------------------------- */
+/* ---- the dump (dump.c) --------------------------------------------------- */
 
 /* "lock \"config\" (0x1234)" or "lock 0x1234": kind and object. */
 void cci_describe_wait(cc_wait_kind kind, const void *obj, char *buf,
                        size_t cap);
 
-/* ---- the timeline (timeline.c) ------------------------------------------------------ */
+/* ---- the timeline (timeline.c) ------------------------------------------- */
 
 /* Records a blocked wait of the calling thread on (kind, obj) from since_ns
  * until now. */
 void cci_trace_blocked(cc_wait_kind kind, const void *obj, int64_t since_ns);
+
+/* Records an instant: the calling thread's function starts, or has
+ * returned status. */
+void cci_trace_thread(bool start, int status);
 
 /* Task outcomes as the pools report them to statistics and the trace. */
 enum cci_task_outcome {
@@ -124,8 +130,8 @@ enum cci_task_outcome {
 };
 
 /* Records a pool task run by the calling thread from start_ns until now. */
-void cci_trace_task(const void *pool, const char *pool_label,
-                    int64_t start_ns, enum cci_task_outcome outcome);
+void cci_trace_task(const void *pool, const char *pool_label, int64_t start_ns,
+                    enum cci_task_outcome outcome);
 
 /* Starts a trace from CONCUR_TRACE (state.c); writes it at exit. */
 void cci_trace_start_from_env(const char *path);
