@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <cmocka.h>
 
 #include "concur.h"
@@ -39,6 +40,19 @@ bool cct_wait_until(bool (*pred)(void *ctx), void *ctx, cc_duration timeout);
  * bytes) and returns its exit status as waitpid reports it, or -1 if it
  * could not be run. */
 int cct_run_program(const char *path, char *out, size_t cap);
+
+/* Child processes (children.c). cct_child_count counts this process's
+ * children and the fork-server launcher's, zombies included, the launcher
+ * itself excepted. CCT_PROCESS_TEST(fn) runs a test between cct_setup and
+ * cct_children_teardown, which also fails the test if a child remains. */
+int cct_child_count(void);
+int cct_children_teardown(void **state);
+#define CCT_PROCESS_TEST(fn) \
+    cmocka_unit_test_setup_teardown(fn, cct_setup, cct_children_teardown)
+/* A pid that no longer runs: gone from /proc, or a zombie waiting for its
+ * (new) parent. The _pred form takes a pid_t * for cct_wait_until. */
+bool cct_pid_gone(pid_t pid);
+bool cct_pid_gone_pred(void *ctx);
 
 /* Seconds elapsed since start_ns (from cc_monotonic_ns). */
 double cct_seconds_since(int64_t start_ns);

@@ -3,7 +3,7 @@
  * methods, exit codes (normal, signals, crashes), join timeouts, signals,
  * descriptors a child keeps, the parent dying, the exit handler, the
  * launcher dying, and arguments refused. After every test: no thread, fd,
- * child or zombie left behind (process_teardown).
+ * child or zombie left behind (cct_children_teardown, in the harness).
  */
 #include "harness.h"
 
@@ -22,89 +22,9 @@
 
 #include "process/process_internal.h"
 
+#define PT(fn) CCT_PROCESS_TEST(fn)
+
 /* ---- children of this process ------------------------------------------------ */
-
-/* Appends the pids listed in /proc/PID/task/<tid>/children for every task
- * of pid (zombies included: a zombie is still a child). */
-static int list_children(pid_t pid, pid_t *out, int cap)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char file[320];
-        snprintf(file, sizeof file, "/proc/%d/task/%s/children", (int)pid,
-                 e->d_name);
-        FILE *f = fopen(file, "r");
-        if (!f)
-            continue;
-        int c;
-        while (n < cap && fscanf(f, "%d", &c) == 1)
-            out[n++] = c;
-        fclose(f);
-    }
-    closedir(d);
-    return n;
-}
-
-/* Children of ours and of the launcher, the launcher itself excepted. */
-static int count_children(void)
-{
-    pid_t kids[256];
-    pid_t launcher = cci_forkserver_pid();
-    int n = list_children(getpid(), kids, 256), count = 0;
-    for (int i = 0; i < n; i++)
-        count += kids[i] != launcher;
-    if (launcher > 0)
-        count += list_children(launcher, kids, 256);
-    return count;
-}
-
-static bool no_children(void *ctx)
-{
-    (void)ctx;
-    return count_children() == 0;
-}
-
-static int process_teardown(void **state)
-{
-    int rc = 0;
-    if (!cct_wait_until(no_children, NULL, CC_SEC(5))) {
-        fprintf(stderr, "leak: %d child processes remain\n",
-                count_children());
-        rc = -1;
-    }
-    return cct_teardown(state) < 0 ? -1 : rc;
-}
-
-#define PT(fn) cmocka_unit_test_setup_teardown(fn, cct_setup, process_teardown)
-
-/* A pid that no longer runs: gone from /proc, or a zombie waiting for its
- * (new) parent to reap it. */
-static bool pid_gone(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return true;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *rp = strrchr(buf, ')');
-    return !rp || rp[1] == 0 || rp[2] == 'Z' || rp[2] == 'X';
-}
-
-static bool pid_gone_pred(void *ctx)
-{
-    return pid_gone(*(pid_t *)ctx);
-}
 
 /* ---- child functions ------------------------------------------------------------ */
 
@@ -442,7 +362,7 @@ static void test_free_kills_running_child(void **state)
         assert_int_equal(cc_process_start(p), 0);
         pid_t pid = (pid_t)cc_process_pid(p);
         cc_process_free(p);
-        assert_true(pid_gone(pid));
+        assert_true(cct_pid_gone(pid));
     }
 }
 
@@ -496,14 +416,14 @@ static void test_parent_killed_no_survivor(void **state)
             close(pfd[0]);
             pid_t grandchild = pids[0], launcher = pids[1];
             assert_true(grandchild > 0);
-            assert_false(pid_gone(grandchild));
+            assert_false(cct_pid_gone(grandchild));
             assert_int_equal(cc_process_kill(mid), 0);
             assert_int_equal(cc_process_join(mid, CC_SEC(10)), 0);
             cc_process_free(mid);
-            assert_true(cct_wait_until(pid_gone_pred, &grandchild,
+            assert_true(cct_wait_until(cct_pid_gone_pred, &grandchild,
                                        CC_SEC(10)));
             if (launcher > 0)
-                assert_true(cct_wait_until(pid_gone_pred, &launcher,
+                assert_true(cct_wait_until(cct_pid_gone_pred, &launcher,
                                            CC_SEC(10)));
         }
     }
@@ -566,8 +486,8 @@ static void test_exit_terminates_daemons_joins_others(void **state)
     assert_true(took >= 0.2); /* it waited for the non-daemon child */
     cc_process_free(p);
     pid_t d = pids[0], n = pids[1];
-    assert_true(cct_wait_until(pid_gone_pred, &d, CC_SEC(10)));
-    assert_true(cct_wait_until(pid_gone_pred, &n, CC_SEC(10)));
+    assert_true(cct_wait_until(cct_pid_gone_pred, &d, CC_SEC(10)));
+    assert_true(cct_wait_until(cct_pid_gone_pred, &n, CC_SEC(10)));
 }
 
 /* ---- the launcher dying ---------------------------------------------------------- */

@@ -28,84 +28,7 @@
 #endif
 #endif
 
-/* ---- children of this process (as in test_process.c) ------------------------ */
-
-static int list_children(pid_t pid, pid_t *out, int cap)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char file[320];
-        snprintf(file, sizeof file, "/proc/%d/task/%s/children", (int)pid,
-                 e->d_name);
-        FILE *f = fopen(file, "r");
-        if (!f)
-            continue;
-        int c;
-        while (n < cap && fscanf(f, "%d", &c) == 1)
-            out[n++] = c;
-        fclose(f);
-    }
-    closedir(d);
-    return n;
-}
-
-static int count_children(void)
-{
-    pid_t kids[256];
-    pid_t launcher = cci_forkserver_pid();
-    int n = list_children(getpid(), kids, 256), count = 0;
-    for (int i = 0; i < n; i++)
-        count += kids[i] != launcher;
-    if (launcher > 0)
-        count += list_children(launcher, kids, 256);
-    return count;
-}
-
-static bool no_children(void *ctx)
-{
-    (void)ctx;
-    return count_children() == 0;
-}
-
-static int pool_teardown(void **state)
-{
-    int rc = 0;
-    if (!cct_wait_until(no_children, NULL, CC_SEC(5))) {
-        fprintf(stderr, "leak: %d child processes remain\n",
-                count_children());
-        rc = -1;
-    }
-    return cct_teardown(state) < 0 ? -1 : rc;
-}
-
-#define PT(fn) cmocka_unit_test_setup_teardown(fn, cct_setup, pool_teardown)
-
-static bool pid_gone(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return true;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *rp = strrchr(buf, ')');
-    return !rp || rp[1] == 0 || rp[2] == 'Z' || rp[2] == 'X';
-}
-
-static bool pid_gone_pred(void *ctx)
-{
-    return pid_gone(*(pid_t *)ctx);
-}
+#define PT(fn) CCT_PROCESS_TEST(fn)
 
 /* ---- tasks --------------------------------------------------------------------- */
 
@@ -794,7 +717,7 @@ static void test_parent_killed_no_worker_survives(void **state)
         if (pids[i] <= 0)
             continue;
         pid_t p = (pid_t)pids[i];
-        assert_true(cct_wait_until(pid_gone_pred, &p, CC_SEC(10)));
+        assert_true(cct_wait_until(cct_pid_gone_pred, &p, CC_SEC(10)));
     }
 }
 
