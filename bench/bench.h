@@ -105,6 +105,12 @@ int bench_measure(const bench_config *cfg, const bench_case *c, void *state,
 typedef int (*bench_worker)(void *ctx, int index);
 int64_t bench_run_pair(bench_worker worker, void *ctx);
 
+/* Runs argv[0] (searched in PATH) with argv, collects at most cap - 1 bytes
+ * of its standard output into out (always NUL-terminated) and waits for it.
+ * Returns 0 with its waitpid status in *status, or a negative errno when it
+ * could not be started or waited for. Used to time peers such as python3. */
+int bench_run_capture(char *const argv[], char *out, size_t cap, int *status);
+
 /* CLOCK_MONOTONIC in nanoseconds, read directly rather than through concur
  * so that the clock does not depend on the code being measured. */
 int64_t bench_now_ns(void);

@@ -20,7 +20,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,8 +222,6 @@ static const char python_script[] =
     "    t1 = time.perf_counter_ns()\n"
     "print((t1 - t0) / n)\n";
 
-extern char **environ;
-
 /* Runs the script with n tasks; returns the nanoseconds the n tasks took
  * inside Python (start-up excluded), or a negative error code. */
 static int64_t python_empty_tasks(void *state, uint64_t iters)
@@ -236,44 +233,14 @@ static int64_t python_empty_tasks(void *state, uint64_t iters)
     char *argv[] = {(char *)CONCUR_BENCH_PYTHON, (char *)"-c",
                     (char *)python_script, n_arg, w_arg, NULL};
 
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return -errno;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
     wait_until_quiet();
-    pid_t pid;
-    int err = posix_spawnp(&pid, CONCUR_BENCH_PYTHON, &actions, NULL, argv,
-                           environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
-    if (err) {
-        close(fds[0]);
-        fprintf(stderr, "concur bench: cannot run %s\n", CONCUR_BENCH_PYTHON);
-        return -err;
-    }
-
     char out[128];
-    size_t len = 0;
-    for (;;) {
-        char chunk[256];
-        ssize_t r = read(fds[0], chunk, sizeof chunk);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        size_t take = (size_t)r < sizeof out - 1 - len ? (size_t)r
-                                                        : sizeof out - 1 - len;
-        memcpy(out + len, chunk, take);
-        len += take;
-    }
-    out[len] = '\0';
-    close(fds[0]);
     int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -errno;
+    int rc = bench_run_capture(argv, out, sizeof out, &status);
+    if (rc < 0) {
+        fprintf(stderr, "concur bench: cannot run %s\n", CONCUR_BENCH_PYTHON);
+        return rc;
+    }
 
     char *end;
     double ns = strtod(out, &end);

@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,8 +218,6 @@ static const char python_script[] =
     "        t1 = time.perf_counter_ns()\n"
     "print(t1 - t0)\n";
 
-extern char **environ;
-
 static int64_t run_python(const char *mode, uint64_t n, unsigned workers)
 {
     char n_arg[32], w_arg[16];
@@ -228,41 +225,11 @@ static int64_t run_python(const char *mode, uint64_t n, unsigned workers)
     snprintf(w_arg, sizeof w_arg, "%u", workers);
     char *argv[] = {(char *)CONCUR_BENCH_PYTHON, (char *)"-c",
                     (char *)python_script, (char *)mode, n_arg, w_arg, NULL};
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return -errno;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    pid_t pid;
-    int err = posix_spawnp(&pid, CONCUR_BENCH_PYTHON, &actions, NULL, argv,
-                           environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(fds[1]);
-    if (err) {
-        close(fds[0]);
-        return -err;
-    }
     char out[64];
-    size_t len = 0;
-    for (;;) {
-        char chunk[128];
-        ssize_t r = read(fds[0], chunk, sizeof chunk);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        size_t take = (size_t)r < sizeof out - 1 - len ? (size_t)r
-                                                        : sizeof out - 1 - len;
-        memcpy(out + len, chunk, take);
-        len += take;
-    }
-    out[len] = '\0';
-    close(fds[0]);
     int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -errno;
+    int rc = bench_run_capture(argv, out, sizeof out, &status);
+    if (rc < 0)
+        return rc;
     char *end;
     long long ns = strtoll(out, &end, 10);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || end == out ||

@@ -13,6 +13,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MAX_ROUNDS 15
 /* Guards the calibration against a side that does nothing per iteration. */
@@ -218,4 +224,46 @@ int64_t bench_run_pair(bench_worker worker, void *ctx)
                                                   : args[1].start;
     int64_t end = args[0].end > args[1].end ? args[0].end : args[1].end;
     return end - start;
+}
+
+extern char **environ;
+
+int bench_run_capture(char *const argv[], char *out, size_t cap, int *status)
+{
+    if (cap == 0)
+        return -EINVAL;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -errno;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    pid_t pid;
+    int err = posix_spawnp(&pid, argv[0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[1]);
+    if (err) {
+        close(fds[0]);
+        return -err;
+    }
+    /* Read to the end even past cap, so the child never blocks on a full
+     * pipe; what does not fit is dropped. */
+    size_t len = 0;
+    for (;;) {
+        char chunk[256];
+        ssize_t r = read(fds[0], chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        size_t take = (size_t)r < cap - 1 - len ? (size_t)r : cap - 1 - len;
+        memcpy(out + len, chunk, take);
+        len += take;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    while (waitpid(pid, status, 0) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return 0;
 }
