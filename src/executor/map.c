@@ -14,17 +14,13 @@
 
 #include "concur/error.h"
 #include "executor/executor_internal.h"
+#include "executor/future_index.h"
 #include "time/deadline.h"
 
 struct chunk {
     struct cc_map *map;
     size_t start, count;
     size_t failed_at; /* index of the failed element, SIZE_MAX if none */
-};
-
-struct chunk_ref {
-    cc_future *future;
-    size_t chunk;
 };
 
 struct cc_map {
@@ -36,7 +32,7 @@ struct cc_map {
     cc_future **futures; /* one per chunk */
     size_t nchunks;
     size_t chunksize;
-    struct chunk_ref *by_future; /* unordered: futures sorted, for lookup */
+    cci_future_ref *by_future; /* unordered: futures sorted, for lookup */
     int64_t deadline;
     bool unordered;
     bool finished;
@@ -74,30 +70,11 @@ static void finish(struct cc_map *m)
         cc_future_cancel(m->futures[i]);
 }
 
-static int compare_refs(const void *a, const void *b)
-{
-    const struct chunk_ref *x = a, *y = b;
-    return (x->future > y->future) - (x->future < y->future);
-}
-
 /* as_completed yields futures; this finds their chunk in O(log n). */
 static int index_futures(struct cc_map *m)
 {
-    m->by_future = malloc((m->nchunks ? m->nchunks : 1) * sizeof *m->by_future);
-    if (!m->by_future)
-        return -ENOMEM;
-    for (size_t k = 0; k < m->nchunks; k++)
-        m->by_future[k] = (struct chunk_ref){m->futures[k], k};
-    qsort(m->by_future, m->nchunks, sizeof *m->by_future, compare_refs);
-    return 0;
-}
-
-static size_t chunk_of(const struct cc_map *m, cc_future *f)
-{
-    struct chunk_ref key = {f, 0};
-    const struct chunk_ref *r = bsearch(&key, m->by_future, m->nchunks,
-                                        sizeof key, compare_refs);
-    return r->chunk;
+    m->by_future = cci_future_index_new(m->futures, m->nchunks);
+    return m->by_future ? 0 : -ENOMEM;
 }
 
 int cc_executor_map(cc_executor *ex, cc_task_fn fn, void *const *args,
@@ -217,7 +194,7 @@ static int next_unordered(struct cc_map *m, void **result, size_t *index)
                 finish(m);
             return rc;
         }
-        size_t k = chunk_of(m, f);
+        size_t k = cci_future_index_find(m->by_future, m->nchunks, f);
         int err = cc_future_error(f, CC_NOWAIT);
         if (err != 0 && m->chunks[k].failed_at == SIZE_MAX) {
             if (index)
@@ -250,13 +227,7 @@ void cc_map_free(cc_map *m)
     if (!m)
         return;
     cc_as_completed_free(m->completed);
-    for (size_t i = 0; i < m->nchunks; i++) {
-        if (!m->futures[i])
-            continue;
-        cc_future_cancel(m->futures[i]);
-        cc_future_wait(m->futures[i], CC_FOREVER);
-        cc_future_unref(m->futures[i]);
-    }
+    cci_futures_release(m->futures, m->nchunks);
     free(m->by_future);
     free(m->futures);
     free(m->chunks);

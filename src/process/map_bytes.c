@@ -23,6 +23,7 @@
 #include "concur/error.h"
 #include "concur/process.h"
 #include "executor/executor_internal.h"
+#include "executor/future_index.h"
 #include "process/wire.h"
 #include "time/deadline.h"
 
@@ -184,10 +185,6 @@ struct chunk {
     size_t msg_len;
 };
 
-struct chunk_ref {
-    cc_future *future;
-    size_t chunk;
-};
 
 struct cc_bytes_map {
     const cc_task_def *def;
@@ -195,7 +192,7 @@ struct cc_bytes_map {
     bool batched;
     struct chunk *chunks;
     cc_future **futures;
-    struct chunk_ref *by_future;
+    cci_future_ref *by_future;
     int64_t deadline;
     bool unordered, finished;
     size_t next_index;
@@ -248,12 +245,6 @@ static int submit_chunk(cc_bytes_map *m, cc_executor *ex,
     return rc;
 }
 
-static int compare_refs(const void *a, const void *b)
-{
-    const struct chunk_ref *x = a, *y = b;
-    return (x->future > y->future) - (x->future < y->future);
-}
-
 int cc_executor_map_bytes(cc_executor *ex, const cc_task_def *def,
                           const void *const *inputs, const size_t *lens,
                           size_t n, const cc_map_options *opts,
@@ -292,16 +283,11 @@ int cc_executor_map_bytes(cc_executor *ex, const cc_task_def *def,
         rc = submit_chunk(m, ex, inputs, lens, c, &m->futures[k]);
     }
     if (rc == 0 && m->unordered) {
-        m->by_future = malloc(nc * sizeof *m->by_future);
+        m->by_future = cci_future_index_new(m->futures, m->nchunks);
         rc = m->by_future ? 0 : -ENOMEM;
-        for (size_t k = 0; rc == 0 && k < m->nchunks; k++)
-            m->by_future[k] = (struct chunk_ref){m->futures[k], k};
-        if (rc == 0) {
-            qsort(m->by_future, m->nchunks, sizeof *m->by_future,
-                  compare_refs);
+        if (rc == 0)
             rc = cc_as_completed_new(&m->completed, m->futures, m->nchunks,
                                      o.timeout);
-        }
     }
     if (rc != 0) {
         if (!m->futures)
@@ -451,10 +437,7 @@ static int next_unordered(cc_bytes_map *m, const void **data, size_t *len,
                 return fail(m, rc, NULL, 0, index);
             return 0;
         }
-        struct chunk_ref key = {f, 0};
-        const struct chunk_ref *r = bsearch(&key, m->by_future, m->nchunks,
-                                            sizeof key, compare_refs);
-        size_t k = r->chunk;
+        size_t k = cci_future_index_find(m->by_future, m->nchunks, f);
         int err = decode_chunk(m, k);
         if (err < 0)
             return fail(m, err, &m->chunks[k], m->chunks[k].start, index);
@@ -487,13 +470,7 @@ void cc_bytes_map_free(cc_bytes_map *m)
     if (!m)
         return;
     cc_as_completed_free(m->completed);
-    for (size_t i = 0; i < m->nchunks; i++) {
-        if (!m->futures[i])
-            continue;
-        cc_future_cancel(m->futures[i]);
-        cc_future_wait(m->futures[i], CC_FOREVER);
-        cc_future_unref(m->futures[i]);
-    }
+    cci_futures_release(m->futures, m->nchunks);
     free(m->by_future);
     free(m->futures);
     free(m->chunks);
