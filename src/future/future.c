@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "concur/error.h"
+#include "future/block_pool.h"
 #include "future/future_internal.h"
 #include "platform/platform.h"
 #include "thread/blocking.h"
@@ -104,7 +105,8 @@ static int transition(cc_future *f, uint32_t to, uint32_t flags, uint32_t *old)
         if (!legal[from][to])
             return illegal_code(from);
         assert(!cci_future_word_done(s));
-        uint32_t keep = to_done ? 0 : s & CCI_FUTURE_SLEEPERS;
+        uint32_t keep = (s & CCI_FUTURE_POOLED) |
+                        (to_done ? 0 : s & CCI_FUTURE_SLEEPERS);
         uint32_t next = to | flags | keep;
         /* Release publishes the outcome written before; acquire pairs with
          * a canceller's release when a RUNNING transition races it. */
@@ -141,11 +143,15 @@ int cci_future_new_ex(cc_future **out, void *executor, size_t extra_size)
         return -EINVAL;
     if (extra_size > SIZE_MAX - sizeof(struct cc_future))
         return -ENOMEM;
-    cc_future *f = cci_future_alloc(sizeof(struct cc_future) + extra_size);
-    if (!f)
+    size_t size = sizeof(struct cc_future) + extra_size;
+    uint32_t pooled = 0;
+    cc_future *f = NULL;
+    if (size <= CCI_BLOCK_SIZE && (f = cci_block_alloc()) != NULL)
+        pooled = CCI_FUTURE_POOLED;
+    else if (!(f = cci_future_alloc(size)))
         return -ENOMEM;
     memset(f, 0, sizeof *f);
-    atomic_init(&f->state, CC_FUTURE_PENDING);
+    atomic_init(&f->state, CC_FUTURE_PENDING | pooled);
     atomic_init(&f->lock, 0);
     atomic_init(&f->refs, 1);
     f->executor = executor;
@@ -195,7 +201,10 @@ void cc_future_unref(cc_future *f)
     }
     free(f->message);
     free_callbacks(f->callbacks);
-    cci_future_dealloc(f);
+    if (s & CCI_FUTURE_POOLED)
+        cci_block_free(f);
+    else
+        cci_future_dealloc(f);
 }
 
 /* ---- asking -------------------------------------------------------------- */

@@ -16,6 +16,8 @@
  *   bit 2     SLEEPERS: some thread sleeps (or is about to) on this word in
  *             cc_future_wait; the completer wakes only if it is set
  *   bit 3     BYTES: the result is bytes (u.bytes), not a void * (u.value)
+ *   bit 4     POOLED: the memory is a block_pool.h block, not malloc's; set
+ *             at creation and kept by every transition
  * PENDING -> RUNNING is a lock-free CAS (the pool's dequeue path); every
  * transition to FINISHED or CANCELLED is a CAS made under the lock, after
  * the result fields were written, with release order so that a reader who
@@ -35,6 +37,7 @@
 #define CCI_FUTURE_STATE_MASK 3u
 #define CCI_FUTURE_SLEEPERS 4u
 #define CCI_FUTURE_BYTES 8u
+#define CCI_FUTURE_POOLED 16u
 
 struct cci_future_callback;
 struct cci_future_waiter;
@@ -61,8 +64,9 @@ struct cc_future {
 };
 
 /* ---- allocation ------------------------------------------------------------
- * Every future's memory comes from cci_future_alloc and goes back through
- * cci_future_dealloc, so a pooled allocator can replace malloc in one place.
+ * A future with its executor record fits a block_pool.h block when the
+ * record is at most CCI_BLOCK_SIZE - 64 bytes (the thread pool's is 32);
+ * larger ones and callback records come from cci_future_alloc (malloc).
  */
 void *cci_future_alloc(size_t size);
 void cci_future_dealloc(void *mem);

@@ -1,0 +1,462 @@
+/*
+ * block_pool.c — the future allocator (see block_pool.h).
+ *
+ * Memory comes in slabs of SLAB_BYTES, aligned to their size, so a block
+ * finds its slab by masking its address. Block 0 holds the slab's header;
+ * blocks 1..SLAB_BLOCKS-1 are handed out.
+ *
+ * A slab is either ATTACHED to one thread (its `current` slab: the only
+ * one it allocates from) or DETACHED (owned by nobody, listed in the
+ * depot). Each slab keeps two free lists:
+ *   - the private list: blocks freed by the owner, popped by the owner;
+ *     plain loads and stores, because only the owner touches it;
+ *   - the shared stack in `word`: blocks freed by any other thread (and by
+ *     the former owner once detached), pushed with a CAS. The owner takes
+ *     the whole stack with one exchange when its private list and the
+ *     never-used tail (`bump`) are exhausted. Pushes and take-all only, so
+ *     there is no ABA problem.
+ *
+ * `word` packs, so that one CAS decides everything:
+ *   bits  0-15  head: index of the newest block on the shared stack (0: none)
+ *   bits 16-31  count: blocks on the shared stack
+ *   bits 32-47  issued: blocks ever handed out, set when detaching
+ *   bit  48     DETACHED
+ *   bit  49     DEAD: detached and every issued block is back
+ * An attached slab's word has issued = 0 and no flag, so the owner's take
+ * is an exchange with 0.
+ *
+ * A full slab is detached and the thread moves to another. When the last
+ * issued block of a detached slab comes back, the thread whose CAS makes
+ * count == issued sets DEAD and releases the slab; exactly one CAS can do
+ * that. A thread that needs a slab first adopts a detached one with at
+ * least ADOPT_MIN free blocks (so memory held by slabs is at most about
+ * SLAB_BLOCKS / ADOPT_MIN times the live blocks, after adoption had its
+ * chance), then reuses an empty cached slab, then allocates.
+ *
+ * The depot (a mutex, the detached list, empty slabs and the mappings they
+ * are carved from) is touched once per slab, that is once per ~500 blocks,
+ * never per block. Address space is kept at its peak; the pages of empty
+ * slabs beyond HOT_MAX are offered back to the kernel (see release).
+ * A thread detaches its current slab when it exits (a pthread key
+ * destructor); the main thread never exits that way and keeps it.
+ */
+#include "future/block_pool.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BLOCK_POOL_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BLOCK_POOL_OFF 1
+#endif
+#endif
+
+#ifdef BLOCK_POOL_OFF
+
+void *cci_block_alloc(void)
+{
+    return NULL;
+}
+
+void cci_block_free(void *block)
+{
+    (void)block; /* never handed one out */
+    abort();
+}
+
+#else
+
+#define SLAB_BYTES 65536u
+#define SLAB_BLOCKS (SLAB_BYTES / CCI_BLOCK_SIZE)
+#define FIRST_BLOCK 2u /* blocks 0 and 1 hold the header */
+#define ADOPT_MIN (SLAB_BLOCKS / 8)
+#define ADOPT_SCAN 8
+#define ARENA_SLABS 64 /* slabs are carved from 4 MiB mappings */
+#define HOT_MAX 64     /* empty slabs kept as they are; more are purged */
+#define PAGE_BYTES 4096u
+
+#define W_HEAD 0xffffull
+#define W_COUNT_SHIFT 16
+#define W_ISSUED_SHIFT 32
+#define W_DETACHED (1ull << 48)
+#define W_DEAD (1ull << 49)
+
+struct slab {
+    /* The owner's line. next and prev belong to the depot (under its lock)
+     * while the slab is detached. */
+    uint16_t priv_head;  /* private free list (0: empty) */
+    uint16_t priv_count; /* blocks on it */
+    uint16_t bump;       /* blocks [bump, SLAB_BLOCKS) were never handed out */
+    struct slab *next, *prev;
+    /* Every freeing thread's line. */
+    _Alignas(64) uint64_t word;
+};
+
+_Static_assert(sizeof(struct slab) <= FIRST_BLOCK * CCI_BLOCK_SIZE,
+               "the header fits before the first block");
+_Static_assert(SLAB_BLOCKS <= 0xffff, "indices fit 16 bits");
+
+static __thread struct slab *tls_current;
+static __thread bool tls_armed; /* the exit destructor will run */
+
+static struct {
+    pthread_mutex_t lock;
+    struct slab *head, *tail; /* detached slabs */
+    struct slab *hot;         /* empty slabs, pages still in place */
+    struct slab *cold;        /* empty slabs whose pages were purged */
+    unsigned n_hot;
+    char *arena;              /* unused part of the newest mapping */
+    unsigned arena_left;      /* slabs in it */
+    pthread_key_t exit_key;
+    bool usable;
+} depot = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_once_t depot_once = PTHREAD_ONCE_INIT;
+
+static inline struct slab *slab_of(const void *block)
+{
+    return (struct slab *)((uintptr_t)block & ~(uintptr_t)(SLAB_BYTES - 1));
+}
+
+static inline void *block_at(struct slab *s, unsigned i)
+{
+    return (char *)s + (size_t)i * CCI_BLOCK_SIZE;
+}
+
+static inline unsigned index_of(struct slab *s, const void *block)
+{
+    return (unsigned)(((uintptr_t)block - (uintptr_t)s) / CCI_BLOCK_SIZE);
+}
+
+/* A free block's first two bytes link it to the next one on its list. */
+static inline uint16_t link_of(struct slab *s, unsigned i)
+{
+    return *(uint16_t *)block_at(s, i);
+}
+
+static inline void set_link(struct slab *s, unsigned i, unsigned next)
+{
+    *(uint16_t *)block_at(s, i) = (uint16_t)next;
+}
+
+static inline unsigned w_head(uint64_t w)
+{
+    return (unsigned)(w & W_HEAD);
+}
+
+static inline unsigned w_count(uint64_t w)
+{
+    return (unsigned)((w >> W_COUNT_SHIFT) & 0xffff);
+}
+
+static inline unsigned w_issued(uint64_t w)
+{
+    return (unsigned)((w >> W_ISSUED_SHIFT) & 0xffff);
+}
+
+static inline uint64_t w_make(unsigned head, unsigned count, unsigned issued,
+                              uint64_t flags)
+{
+    return (uint64_t)head | (uint64_t)count << W_COUNT_SHIFT |
+           (uint64_t)issued << W_ISSUED_SHIFT | flags;
+}
+
+/* ---- the depot (its lock held) ------------------------------------------- */
+
+static void list_append(struct slab *s)
+{
+    s->next = NULL;
+    s->prev = depot.tail;
+    if (depot.tail)
+        depot.tail->next = s;
+    else
+        depot.head = s;
+    depot.tail = s;
+}
+
+static void list_remove(struct slab *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        depot.head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        depot.tail = s->prev;
+}
+
+/* An empty slab goes back to the depot. Slabs are never unmapped (their
+ * addresses must stay valid for slab_of), but past HOT_MAX empty ones the
+ * kernel may take their pages back (MADV_FREE: free of charge if it does
+ * not, a fresh zero page on the next touch if it did). The first page
+ * keeps the header and its link. Called without the lock. */
+static void release(struct slab *s)
+{
+    bool purge = __atomic_load_n(&depot.n_hot, __ATOMIC_RELAXED) >= HOT_MAX;
+    if (purge)
+        (void)madvise((char *)s + PAGE_BYTES, SLAB_BYTES - PAGE_BYTES,
+                      MADV_FREE);
+    pthread_mutex_lock(&depot.lock);
+    if (purge) {
+        s->next = depot.cold;
+        depot.cold = s;
+    } else {
+        s->next = depot.hot;
+        depot.hot = s;
+        __atomic_store_n(&depot.n_hot, depot.n_hot + 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&depot.lock);
+}
+
+/* A never-used slab from the newest mapping, or a new mapping. */
+static struct slab *carve_locked(void)
+{
+    if (depot.arena_left == 0) {
+        size_t len = (size_t)ARENA_SLABS * SLAB_BYTES;
+        char *m = mmap(NULL, len + SLAB_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        /* Keep the SLAB_BYTES-aligned part and give back the rest. */
+        char *start = (char *)(((uintptr_t)m + SLAB_BYTES - 1) &
+                               ~(uintptr_t)(SLAB_BYTES - 1));
+        if (start > m)
+            munmap(m, (size_t)(start - m));
+        size_t tail = (size_t)(m + len + SLAB_BYTES - (start + len));
+        if (tail)
+            munmap(start + len, tail);
+        depot.arena = start;
+        depot.arena_left = ARENA_SLABS;
+    }
+    struct slab *s = (struct slab *)depot.arena;
+    depot.arena += SLAB_BYTES;
+    depot.arena_left--;
+    return s;
+}
+
+/* A detached slab with at least ADOPT_MIN free blocks, now attached to
+ * the caller with those blocks on its private list; NULL if none among
+ * the first ADOPT_SCAN (the others rotate to the back, so a later search
+ * looks at different ones). */
+static struct slab *adopt_locked(void)
+{
+    for (int k = 0; k < ADOPT_SCAN && depot.head; k++) {
+        struct slab *s = depot.head;
+        uint64_t w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
+        while (!(w & W_DEAD) && w_count(w) >= ADOPT_MIN) {
+            /* Acquire: the freed blocks' links were written before their
+             * pushes. A push racing with us fails our CAS; we retry. */
+            if (__atomic_compare_exchange_n(&s->word, &w, 0, false,
+                                            __ATOMIC_ACQUIRE,
+                                            __ATOMIC_ACQUIRE)) {
+                list_remove(s);
+                s->priv_head = (uint16_t)w_head(w);
+                s->priv_count = (uint16_t)w_count(w);
+                return s;
+            }
+        }
+        /* Not worth it yet, or dying (its releaser waits for our lock). */
+        if (depot.head != depot.tail) {
+            list_remove(s);
+            list_append(s);
+        }
+    }
+    return NULL;
+}
+
+static struct slab *acquire_slab(void)
+{
+    pthread_mutex_lock(&depot.lock);
+    struct slab *s = adopt_locked();
+    if (s) {
+        pthread_mutex_unlock(&depot.lock);
+        return s;
+    }
+    if ((s = depot.hot) != NULL) {
+        depot.hot = s->next;
+        __atomic_store_n(&depot.n_hot, depot.n_hot - 1, __ATOMIC_RELAXED);
+    } else if ((s = depot.cold) != NULL) {
+        depot.cold = s->next;
+    } else {
+        s = carve_locked();
+    }
+    pthread_mutex_unlock(&depot.lock);
+    if (!s)
+        return NULL;
+    /* An empty slab was DEAD and nobody else can reach it: start afresh. */
+    s->priv_head = 0;
+    s->priv_count = 0;
+    s->bump = FIRST_BLOCK;
+    s->next = s->prev = NULL;
+    __atomic_store_n(&s->word, 0, __ATOMIC_RELAXED);
+    return s;
+}
+
+/* The owner lets go of s: its private list joins the shared stack, and it
+ * is listed in the depot, or released at once if nothing is out. */
+static void detach(struct slab *s)
+{
+    unsigned issued = s->bump - FIRST_BLOCK;
+    unsigned tail = s->priv_head;
+    while (tail && link_of(s, tail))
+        tail = link_of(s, tail);
+    pthread_mutex_lock(&depot.lock);
+    /* Listed before it is marked detached: a freer that completes it
+     * unlinks it under this lock, so it must already be there. */
+    list_append(s);
+    uint64_t old = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE), next;
+    do {
+        unsigned head = w_head(old);
+        if (tail) {
+            set_link(s, tail, head);
+            head = s->priv_head;
+        }
+        unsigned count = w_count(old) + s->priv_count;
+        next = w_make(head, count, issued,
+                      W_DETACHED | (count == issued ? W_DEAD : 0));
+    } while (!__atomic_compare_exchange_n(&s->word, &old, next, false,
+                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    if (next & W_DEAD)
+        list_remove(s);
+    pthread_mutex_unlock(&depot.lock);
+    if (next & W_DEAD)
+        release(s);
+}
+
+/* ---- threads coming and going --------------------------------------------- */
+
+static void on_thread_exit(void *unused)
+{
+    (void)unused;
+    tls_armed = false;
+    struct slab *s = tls_current;
+    tls_current = NULL;
+    if (s)
+        detach(s);
+}
+
+/* A fork child must find the depot unlocked, whatever other threads of
+ * the parent were doing. */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&depot.lock);
+}
+
+static void after_fork(void)
+{
+    pthread_mutex_unlock(&depot.lock);
+}
+
+static void depot_init(void)
+{
+    if (pthread_key_create(&depot.exit_key, on_thread_exit) != 0)
+        return;
+    if (pthread_atfork(before_fork, after_fork, after_fork) != 0)
+        return;
+    depot.usable = true;
+}
+
+/* Makes sure this thread's slab is detached when it exits. A block
+ * allocated by a later key destructor re-arms it: glibc runs destructors
+ * again while keys are set (PTHREAD_DESTRUCTOR_ITERATIONS passes). */
+static bool arm_thread_exit(void)
+{
+    if (tls_armed)
+        return true;
+    pthread_once(&depot_once, depot_init);
+    if (!depot.usable ||
+        pthread_setspecific(depot.exit_key, &tls_current) != 0)
+        return false;
+    tls_armed = true;
+    return true;
+}
+
+/* ---- allocating and freeing ------------------------------------------------ */
+
+static inline void *take_private(struct slab *s)
+{
+    unsigned i = s->priv_head;
+    s->priv_head = link_of(s, i);
+    s->priv_count--;
+    return block_at(s, i);
+}
+
+static __attribute__((noinline)) void *alloc_slow(void)
+{
+    struct slab *s = tls_current;
+    if (s) {
+        /* Private list and fresh blocks are used up: take what other
+         * threads gave back. */
+        uint64_t w = __atomic_exchange_n(&s->word, 0, __ATOMIC_ACQUIRE);
+        if (w_head(w)) {
+            s->priv_head = (uint16_t)w_head(w);
+            s->priv_count = (uint16_t)w_count(w);
+            return take_private(s);
+        }
+        tls_current = NULL;
+        detach(s);
+    }
+    if (!arm_thread_exit())
+        return NULL;
+    s = acquire_slab();
+    if (!s)
+        return NULL;
+    tls_current = s;
+    if (s->priv_head)
+        return take_private(s);
+    return block_at(s, s->bump++);
+}
+
+void *cci_block_alloc(void)
+{
+    struct slab *s = tls_current;
+    if (__builtin_expect(s != NULL, 1)) {
+        if (s->priv_head)
+            return take_private(s);
+        if (s->bump < SLAB_BLOCKS)
+            return block_at(s, s->bump++);
+    }
+    return alloc_slow();
+}
+
+static __attribute__((noinline)) void free_shared(struct slab *s, unsigned i)
+{
+    uint64_t old = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE), next;
+    do {
+        set_link(s, i, w_head(old));
+        unsigned count = w_count(old) + 1;
+        uint64_t flags = old & W_DETACHED;
+        if (flags && count == w_issued(old))
+            flags |= W_DEAD;
+        next = w_make(i, count, w_issued(old), flags);
+        /* Release: the link (and the block's last use) before the push. */
+    } while (!__atomic_compare_exchange_n(&s->word, &old, next, false,
+                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    if (next & W_DEAD) {
+        pthread_mutex_lock(&depot.lock);
+        list_remove(s);
+        pthread_mutex_unlock(&depot.lock);
+        release(s);
+    }
+}
+
+void cci_block_free(void *block)
+{
+    struct slab *s = slab_of(block);
+    unsigned i = index_of(s, block);
+    if (s == tls_current) {
+        set_link(s, i, s->priv_head);
+        s->priv_head = (uint16_t)i;
+        s->priv_count++;
+        return;
+    }
+    free_shared(s, i);
+}
+
+#endif /* BLOCK_POOL_OFF */

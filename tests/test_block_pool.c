@@ -1,0 +1,238 @@
+/* The future allocator (src/future/block_pool.c): blocks are distinct and
+ * whole, come back through their owner or through other threads, survive
+ * their allocating thread, are adopted again, and stay consistent under a
+ * many-thread shuffle. Off under AddressSanitizer, where these tests skip. */
+#include "harness.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "future/block_pool.h"
+
+#define MANY 5000 /* several slabs' worth */
+
+/* Skips the test when the pool is off (AddressSanitizer builds). */
+static void *first_block_or_skip(void)
+{
+    void *b = cci_block_alloc();
+    if (!b)
+        skip();
+    return b;
+}
+
+static void fill(void *b, unsigned tag)
+{
+    memset(b, (int)(tag & 0xff), CCI_BLOCK_SIZE);
+}
+
+static void check(const void *b, unsigned tag)
+{
+    const unsigned char *p = b;
+    for (size_t i = 0; i < CCI_BLOCK_SIZE; i++)
+        assert_int_equal(p[i], tag & 0xff);
+}
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a;
+    uintptr_t y = (uintptr_t) * (void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* MANY blocks, each filled with its own tag. */
+static void **alloc_many(unsigned n)
+{
+    void **blocks = calloc(n, sizeof *blocks);
+    assert_non_null(blocks);
+    for (unsigned i = 0; i < n; i++) {
+        blocks[i] = cci_block_alloc();
+        assert_non_null(blocks[i]);
+        assert_int_equal((uintptr_t)blocks[i] % 32, 0);
+        fill(blocks[i], i);
+    }
+    return blocks;
+}
+
+static void check_and_free_all(void **blocks, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        check(blocks[i], i);
+        cci_block_free(blocks[i]);
+    }
+}
+
+static void test_blocks_are_distinct_and_whole(void **state)
+{
+    (void)state;
+    cci_block_free(first_block_or_skip());
+    void **blocks = alloc_many(MANY);
+    for (unsigned i = 0; i < MANY; i++)
+        check(blocks[i], i); /* no block overlaps another */
+    void **sorted = malloc(MANY * sizeof *sorted);
+    assert_non_null(sorted);
+    memcpy(sorted, blocks, MANY * sizeof *sorted);
+    qsort(sorted, MANY, sizeof *sorted, by_address);
+    for (unsigned i = 1; i < MANY; i++)
+        assert_true((char *)sorted[i] - (char *)sorted[i - 1] >=
+                    CCI_BLOCK_SIZE);
+    free(sorted);
+    check_and_free_all(blocks, MANY);
+    /* The owner's frees are reused at once, newest first. */
+    void *a = cci_block_alloc();
+    cci_block_free(a);
+    assert_ptr_equal(cci_block_alloc(), a);
+    cci_block_free(a);
+    free(blocks);
+}
+
+struct handoff {
+    void **blocks;
+    unsigned n;
+};
+
+static int allocate_and_exit(void *arg)
+{
+    struct handoff *h = arg;
+    h->blocks = alloc_many(h->n);
+    return 0; /* exits holding them: its slabs are detached */
+}
+
+static int free_all(void *arg)
+{
+    struct handoff *h = arg;
+    check_and_free_all(h->blocks, h->n);
+    return 0;
+}
+
+static void run_in_thread(cc_thread_fn fn, void *arg)
+{
+    cc_thread *t = NULL;
+    assert_int_equal(cc_thread_new(&t, fn, arg, NULL), 0);
+    assert_int_equal(cc_thread_start(t), 0);
+    assert_int_equal(cc_thread_join(t, CC_SEC(60)), 0);
+    int status = -1;
+    assert_int_equal(cc_thread_status(t, &status), 0);
+    assert_int_equal(status, 0);
+    cc_thread_unref(t);
+}
+
+/* Blocks outlive the thread that allocated them, and another thread's
+ * frees bring every slab back (the last free of each releases it). */
+static void test_blocks_outlive_their_thread(void **state)
+{
+    (void)state;
+    cci_block_free(first_block_or_skip());
+    struct handoff h = {.n = MANY};
+    run_in_thread(allocate_and_exit, &h);
+    check_and_free_all(h.blocks, h.n);
+    free(h.blocks);
+    /* And the other way round: allocated here, freed by a thread. */
+    h.blocks = alloc_many(MANY);
+    run_in_thread(free_all, &h);
+    free(h.blocks);
+    h.blocks = alloc_many(MANY); /* reuses what came back */
+    check_and_free_all(h.blocks, MANY);
+    free(h.blocks);
+}
+
+/* Half-freed slabs of an exited thread are adopted by the next thread that
+ * needs a slab instead of new memory being mapped. */
+static void test_detached_slabs_are_adopted(void **state)
+{
+    (void)state;
+    cci_block_free(first_block_or_skip());
+    struct handoff h = {.n = MANY};
+    run_in_thread(allocate_and_exit, &h);
+    /* Free every other block: each slab has half its blocks back. */
+    for (unsigned i = 0; i < MANY; i += 2)
+        cci_block_free(h.blocks[i]);
+    struct handoff again = {.n = MANY / 2};
+    run_in_thread(allocate_and_exit, &again);
+    unsigned reused = 0;
+    for (unsigned i = 0; i < again.n; i++)
+        for (unsigned j = 0; j < MANY && !reused; j += 2)
+            reused += again.blocks[i] == h.blocks[j];
+    assert_true(reused > 0);
+    for (unsigned i = 1; i < MANY; i += 2)
+        check(h.blocks[i], i);
+    for (unsigned i = 1; i < MANY; i += 2)
+        cci_block_free(h.blocks[i]);
+    check_and_free_all(again.blocks, again.n);
+    free(h.blocks);
+    free(again.blocks);
+}
+
+/* Threads allocate, pass blocks to each other through shared slots and
+ * free what they take, for a bounded number of operations; every block
+ * keeps the tag it was given until freed. */
+#define SHUFFLE_THREADS 4
+#define SHUFFLE_SLOTS 1024
+#define SHUFFLE_OPS 200000
+
+static _Atomic(uintptr_t) slots[SHUFFLE_SLOTS];
+
+static int shuffle(void *arg)
+{
+    uint32_t rng = (uint32_t)(uintptr_t)arg * 2654435761u + 1;
+    for (int op = 0; op < SHUFFLE_OPS; op++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        unsigned k = rng % SHUFFLE_SLOTS;
+        void *mine = NULL;
+        if (rng & 0x10000) {
+            mine = cci_block_alloc();
+            if (!mine)
+                return -1;
+            fill(mine, k);
+        }
+        /* Acq_rel: the tag written before the exchange is seen by the
+         * thread that takes the block. */
+        uintptr_t old = atomic_exchange_explicit(
+            &slots[k], (uintptr_t)mine, memory_order_acq_rel);
+        if (old) {
+            check((void *)old, k);
+            cci_block_free((void *)old);
+        }
+    }
+    return 0;
+}
+
+static void test_many_threads_shuffle(void **state)
+{
+    (void)state;
+    cci_block_free(first_block_or_skip());
+    cc_thread *t[SHUFFLE_THREADS];
+    for (uintptr_t i = 0; i < SHUFFLE_THREADS; i++) {
+        assert_int_equal(cc_thread_new(&t[i], shuffle, (void *)(i + 1), NULL),
+                         0);
+        assert_int_equal(cc_thread_start(t[i]), 0);
+    }
+    for (int i = 0; i < SHUFFLE_THREADS; i++) {
+        assert_int_equal(cc_thread_join(t[i], CC_SEC(120)), 0);
+        int status = -1;
+        assert_int_equal(cc_thread_status(t[i], &status), 0);
+        assert_int_equal(status, 0);
+        cc_thread_unref(t[i]);
+    }
+    for (unsigned k = 0; k < SHUFFLE_SLOTS; k++) {
+        uintptr_t b = atomic_exchange(&slots[k], 0);
+        if (b) {
+            check((void *)b, k);
+            cci_block_free((void *)b);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        CCT_TEST(test_blocks_are_distinct_and_whole),
+        CCT_TEST(test_blocks_outlive_their_thread),
+        CCT_TEST(test_detached_slabs_are_adopted),
+        CCT_TEST(test_many_threads_shuffle),
+    };
+    return CCT_RUN(tests);
+}
