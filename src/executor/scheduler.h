@@ -17,11 +17,13 @@
  * Sleeping and waking (an event count, no lost wake-ups):
  *   a worker that found nothing spins a little as "searching", then
  *   increments `sleepers`, reads `epoch`, looks for work once more and
- *   sleeps on `epoch`. Whoever adds work issues a full fence and, if no
- *   worker is searching and some sleep, bumps `epoch` and wakes one. The
- *   fence pairs with the sleeper's seq_cst increment: either the sleeper's
- *   last look finds the task, or the adder sees the sleeper. A submit into
- *   a busy pool thus costs no system call.
+ *   sleeps on `epoch`. Whoever adds work orders it before a seq_cst look
+ *   at the counters (a full fence after a deque push; an inbox push is a
+ *   seq_cst CAS, which suffices) and, if no worker is searching and some
+ *   sleep, bumps `epoch` and wakes one. That pairs with the sleeper's
+ *   seq_cst increment and seq_cst look: either the sleeper's last look
+ *   finds the task, or the adder sees the sleeper. A submit into a busy
+ *   pool thus costs no system call.
  */
 #ifndef CCI_SCHEDULER_H
 #define CCI_SCHEDULER_H

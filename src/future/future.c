@@ -189,7 +189,13 @@ void cc_future_unref(cc_future *f)
      * owner sees everyone's writes before it destroys (acquire). A release
      * decrement plus an acquire fence would be cheaper on weak machines, but
      * ThreadSanitizer does not see fences and reports the free as a race. */
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+    /* A holder who sees a count of 1 is the only one left (nobody else
+     * can take a reference without holding one), so it may skip the
+     * atomic decrement; acquire pairs with the last release below. The
+     * usual case: a pool's worker has dropped its reference when the
+     * submitter, done with the result, drops the last one. */
+    if (atomic_load_explicit(&f->refs, memory_order_acquire) != 1 &&
+        atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
     assert(f->waiters == NULL);
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
