@@ -522,7 +522,8 @@ static int64_t baseline_submit_latency(void *state, uint64_t iters)
  * caller's array of futures is allocated inside the measured span: keeping
  * the futures is part of what a pending task costs. malloc_trim first gives
  * freed heap back to the kernel, so the growth is the new memory and not
- * an artefact of what earlier cases left in the allocator.
+ * an artefact of what earlier cases left in the allocator; cc_future_trim
+ * does the same for the slabs futures come from.
  */
 static int64_t resident_bytes(void)
 {
@@ -543,6 +544,7 @@ static int64_t resident_bytes(void)
 
 static int64_t memory_start(void)
 {
+    cc_future_trim();
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif

@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,6 +227,41 @@ static void test_many_threads_shuffle(void **state)
     }
 }
 
+static long resident_pages(void)
+{
+    FILE *f = fopen("/proc/self/statm", "re");
+    assert_non_null(f);
+    long size = 0, resident = 0;
+    assert_int_equal(fscanf(f, "%ld %ld", &size, &resident), 2);
+    fclose(f);
+    return resident;
+}
+
+/* Futures come from the pool; once freed, cc_future_trim gives their
+ * slabs' pages back and the resident size drops. */
+static void test_trim_gives_memory_back(void **state)
+{
+    (void)state;
+    cci_block_free(first_block_or_skip());
+    enum { N = 40000 }; /* ~60 slabs, under the number kept whole */
+    cc_future **fs = malloc(N * sizeof *fs);
+    assert_non_null(fs);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(cc_future_new(&fs[i]), 0);
+        assert_int_equal(cc_future_set_result(fs[i], NULL, NULL), 0);
+    }
+    for (int i = 0; i < N; i++)
+        cc_future_unref(fs[i]);
+    free(fs);
+    long before = resident_pages();
+    size_t released = cc_future_trim();
+    long after = resident_pages();
+    /* All but the slab this thread still allocates from. */
+    assert_true(released >= (size_t)(N / 1000) * 65536);
+    assert_true(before - after >= (long)(released / 2 / 4096));
+    assert_int_equal(cc_future_trim(), 0); /* nothing left to give */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +269,7 @@ int main(void)
         CCT_TEST(test_blocks_outlive_their_thread),
         CCT_TEST(test_detached_slabs_are_adopted),
         CCT_TEST(test_many_threads_shuffle),
+        CCT_TEST(test_trim_gives_memory_back),
     };
     return CCT_RUN(tests);
 }

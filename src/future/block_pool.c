@@ -69,6 +69,11 @@ void cci_block_free(void *block)
     abort();
 }
 
+size_t cci_block_trim(void)
+{
+    return 0;
+}
+
 #else
 
 #define SLAB_BYTES 65536u
@@ -107,8 +112,9 @@ static __thread bool tls_armed; /* the exit destructor will run */
 static struct {
     pthread_mutex_t lock;
     struct slab *head, *tail; /* detached slabs */
-    struct slab *hot;         /* empty slabs, pages still in place */
-    struct slab *cold;        /* empty slabs whose pages were purged */
+    struct slab *hot;         /* empty slabs, pages in place, linked */
+    struct slab **cold;       /* empty slabs whose pages were offered back */
+    size_t n_cold, cap_cold;  /* (an array: their headers may be gone) */
     unsigned n_hot;
     char *arena;              /* unused part of the newest mapping */
     unsigned arena_left;      /* slabs in it */
@@ -191,26 +197,42 @@ static void list_remove(struct slab *s)
         depot.tail = s->prev;
 }
 
+/* Keeps s on the cold list; false if the list cannot grow. */
+static bool push_cold_locked(struct slab *s)
+{
+    if (depot.n_cold == depot.cap_cold) {
+        size_t cap = depot.cap_cold ? 2 * depot.cap_cold : 64;
+        struct slab **a = realloc(depot.cold, cap * sizeof *a);
+        if (!a)
+            return false;
+        depot.cold = a;
+        depot.cap_cold = cap;
+    }
+    depot.cold[depot.n_cold++] = s;
+    return true;
+}
+
+static void push_hot_locked(struct slab *s)
+{
+    s->next = depot.hot;
+    depot.hot = s;
+    __atomic_store_n(&depot.n_hot, depot.n_hot + 1, __ATOMIC_RELAXED);
+}
+
 /* An empty slab goes back to the depot. Slabs are never unmapped (their
  * addresses must stay valid for slab_of), but past HOT_MAX empty ones the
  * kernel may take their pages back (MADV_FREE: free of charge if it does
- * not, a fresh zero page on the next touch if it did). The first page
- * keeps the header and its link. Called without the lock. */
+ * not, a fresh zero page on the next touch if it did), and
+ * cci_block_trim gives back all of them at once. Called without the lock:
+ * the system call stays outside it. */
 static void release(struct slab *s)
 {
     bool purge = __atomic_load_n(&depot.n_hot, __ATOMIC_RELAXED) >= HOT_MAX;
     if (purge)
-        (void)madvise((char *)s + PAGE_BYTES, SLAB_BYTES - PAGE_BYTES,
-                      MADV_FREE);
+        (void)madvise(s, SLAB_BYTES, MADV_FREE);
     pthread_mutex_lock(&depot.lock);
-    if (purge) {
-        s->next = depot.cold;
-        depot.cold = s;
-    } else {
-        s->next = depot.hot;
-        depot.hot = s;
-        __atomic_store_n(&depot.n_hot, depot.n_hot + 1, __ATOMIC_RELAXED);
-    }
+    if (!purge || !push_cold_locked(s))
+        push_hot_locked(s); /* still whole if the list could not grow */
     pthread_mutex_unlock(&depot.lock);
 }
 
@@ -281,8 +303,8 @@ static struct slab *acquire_slab(void)
     if ((s = depot.hot) != NULL) {
         depot.hot = s->next;
         __atomic_store_n(&depot.n_hot, depot.n_hot - 1, __ATOMIC_RELAXED);
-    } else if ((s = depot.cold) != NULL) {
-        depot.cold = s->next;
+    } else if (depot.n_cold > 0) {
+        s = depot.cold[--depot.n_cold];
     } else {
         s = carve_locked();
     }
@@ -327,6 +349,26 @@ static void detach(struct slab *s)
     pthread_mutex_unlock(&depot.lock);
     if (next & W_DEAD)
         release(s);
+}
+
+size_t cci_block_trim(void)
+{
+    size_t released = 0;
+    pthread_mutex_lock(&depot.lock);
+    while (depot.hot) {
+        struct slab *s = depot.hot;
+        if (!push_cold_locked(s))
+            break;
+        depot.hot = s->next;
+        __atomic_store_n(&depot.n_hot, depot.n_hot - 1, __ATOMIC_RELAXED);
+        (void)madvise(s, SLAB_BYTES, MADV_DONTNEED);
+        released += SLAB_BYTES;
+    }
+    /* Cold slabs may still hold pages the kernel has not taken yet. */
+    for (size_t i = 0; i < depot.n_cold; i++)
+        (void)madvise(depot.cold[i], SLAB_BYTES, MADV_DONTNEED);
+    pthread_mutex_unlock(&depot.lock);
+    return released;
 }
 
 /* ---- threads coming and going --------------------------------------------- */

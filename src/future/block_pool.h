@@ -28,4 +28,9 @@ void *cci_block_alloc(void);
 /* Gives back a block from cci_block_alloc. Any thread. */
 void cci_block_free(void *block);
 
+/* Returns the pages of every empty slab to the kernel at once (they are
+ * otherwise kept for reuse, and offered back lazily past a few dozen);
+ * returns the bytes of slabs that were still whole. cc_future_trim. */
+size_t cci_block_trim(void);
+
 #endif

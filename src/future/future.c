@@ -159,6 +159,11 @@ int cci_future_new_ex(cc_future **out, void *executor, size_t extra_size)
     return 0;
 }
 
+size_t cc_future_trim(void)
+{
+    return cci_block_trim();
+}
+
 int cc_future_new(cc_future **out)
 {
     return cci_future_new_ex(out, NULL, 0);
