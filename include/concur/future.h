@@ -109,10 +109,11 @@ void cc_future_unref(cc_future *f);
 /*
  * Gives the memory of freed futures back to the kernel now, as malloc_trim
  * does for malloc. Futures come from per-thread slabs of 64 KiB that are
- * kept for reuse when they empty; past a few dozen empty ones their pages
- * are offered back lazily (MADV_FREE), which the resident size only shows
- * under memory pressure. Call this after a burst of many pending futures
- * to see the resident size drop at once. Returns the bytes given back.
+ * kept for reuse when they empty; one left unused for a second has its
+ * pages offered back lazily (MADV_FREE, at the allocator's next slab
+ * operation), which the resident size only shows under memory pressure.
+ * Call this after a burst of many pending futures to see the resident size
+ * drop at once. Returns the bytes given back.
  * Any thread; never blocks for long (one system call per empty slab).
  */
 size_t cc_future_trim(void);

@@ -34,9 +34,12 @@
  * chance), then reuses an empty cached slab, then allocates.
  *
  * The depot (a mutex, the detached list, empty slabs and the mappings they
- * are carved from) is touched once per slab, that is once per ~500 blocks,
- * never per block. Address space is kept at its peak; the pages of empty
- * slabs beyond HOT_MAX are offered back to the kernel (see release).
+ * are carved from) is touched once per slab, that is once per ~680 blocks,
+ * never per block. Address space is kept at its peak. Empty slabs are
+ * reused newest first; the pages of one that stayed unused for DECAY_NS
+ * are offered back to the kernel (see release), as jemalloc's decay does,
+ * so a loop that fills and drains a million futures keeps its memory while
+ * a program past its burst gives it back.
  * A thread detaches its current slab when it exits (a pthread key
  * destructor); the main thread never exits that way and keeps it.
  */
@@ -47,6 +50,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BLOCK_POOL_OFF 1
@@ -82,8 +86,8 @@ size_t cci_block_trim(void)
 #define ADOPT_MIN (SLAB_BLOCKS / 8)
 #define ADOPT_SCAN 8
 #define ARENA_SLABS 64 /* slabs are carved from 4 MiB mappings */
-#define HOT_MAX 64     /* empty slabs kept as they are; more are purged */
-#define PAGE_BYTES 4096u
+#define HOT_KEEP 4     /* empty slabs never purged by age */
+#define DECAY_NS 1000000000LL
 
 #define W_HEAD 0xffffull
 #define W_COUNT_SHIFT 16
@@ -98,6 +102,7 @@ struct slab {
     uint16_t priv_count; /* blocks on it */
     uint16_t bump;       /* blocks [bump, SLAB_BLOCKS) were never handed out */
     struct slab *next, *prev;
+    int64_t empty_since; /* while on the hot list: when it got there */
     /* Every freeing thread's line. */
     _Alignas(64) uint64_t word;
 };
@@ -109,14 +114,18 @@ _Static_assert(SLAB_BLOCKS <= 0xffff, "indices fit 16 bits");
 static __thread struct slab *tls_current;
 static __thread bool tls_armed; /* the exit destructor will run */
 
+struct slab_list {
+    struct slab *head, *tail;
+    unsigned n;
+};
+
 static struct {
     pthread_mutex_t lock;
-    struct slab *head, *tail; /* detached slabs */
-    struct slab *hot;         /* empty slabs, pages in place, linked */
-    struct slab **cold;       /* empty slabs whose pages were offered back */
-    size_t n_cold, cap_cold;  /* (an array: their headers may be gone) */
-    unsigned n_hot;
-    char *arena;              /* unused part of the newest mapping */
+    struct slab_list detached; /* scanned from the head for adoption */
+    struct slab_list hot;      /* empty, pages in place; newest first */
+    struct slab **cold;        /* empty, pages offered back to the kernel */
+    size_t n_cold, cap_cold;   /* (an array: their headers may be gone) */
+    char *arena;               /* unused part of the newest mapping */
     unsigned arena_left;      /* slabs in it */
     pthread_key_t exit_key;
     bool usable;
@@ -174,27 +183,41 @@ static inline uint64_t w_make(unsigned head, unsigned count, unsigned issued,
 
 /* ---- the depot (its lock held) ------------------------------------------- */
 
-static void list_append(struct slab *s)
+static void list_append(struct slab_list *l, struct slab *s)
 {
     s->next = NULL;
-    s->prev = depot.tail;
-    if (depot.tail)
-        depot.tail->next = s;
+    s->prev = l->tail;
+    if (l->tail)
+        l->tail->next = s;
     else
-        depot.head = s;
-    depot.tail = s;
+        l->head = s;
+    l->tail = s;
+    l->n++;
 }
 
-static void list_remove(struct slab *s)
+static void list_prepend(struct slab_list *l, struct slab *s)
+{
+    s->prev = NULL;
+    s->next = l->head;
+    if (l->head)
+        l->head->prev = s;
+    else
+        l->tail = s;
+    l->head = s;
+    l->n++;
+}
+
+static void list_remove(struct slab_list *l, struct slab *s)
 {
     if (s->prev)
         s->prev->next = s->next;
     else
-        depot.head = s->next;
+        l->head = s->next;
     if (s->next)
         s->next->prev = s->prev;
     else
-        depot.tail = s->prev;
+        l->tail = s->prev;
+    l->n--;
 }
 
 /* Keeps s on the cold list; false if the list cannot grow. */
@@ -212,27 +235,39 @@ static bool push_cold_locked(struct slab *s)
     return true;
 }
 
-static void push_hot_locked(struct slab *s)
+static int64_t now_ns(void)
 {
-    s->next = depot.hot;
-    depot.hot = s;
-    __atomic_store_n(&depot.n_hot, depot.n_hot + 1, __ATOMIC_RELAXED);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* An empty slab goes back to the depot. Slabs are never unmapped (their
- * addresses must stay valid for slab_of), but past HOT_MAX empty ones the
- * kernel may take their pages back (MADV_FREE: free of charge if it does
- * not, a fresh zero page on the next touch if it did), and
- * cci_block_trim gives back all of them at once. Called without the lock:
+/* An empty slab goes back to the depot, and the oldest empty slab, if it
+ * has gone unused for DECAY_NS, has its pages offered back to the kernel
+ * (MADV_FREE: free of charge if the kernel does not take them, a fresh
+ * zero page on the next touch if it did). Slabs are never unmapped: their
+ * addresses must stay valid for slab_of. Called without the lock, so that
  * the system call stays outside it. */
 static void release(struct slab *s)
 {
-    bool purge = __atomic_load_n(&depot.n_hot, __ATOMIC_RELAXED) >= HOT_MAX;
-    if (purge)
-        (void)madvise(s, SLAB_BYTES, MADV_FREE);
+    int64_t now = now_ns();
     pthread_mutex_lock(&depot.lock);
-    if (!purge || !push_cold_locked(s))
-        push_hot_locked(s); /* still whole if the list could not grow */
+    s->empty_since = now;
+    list_prepend(&depot.hot, s);
+    struct slab *old = depot.hot.tail;
+    if (depot.hot.n > HOT_KEEP && old->empty_since + DECAY_NS < now)
+        list_remove(&depot.hot, old);
+    else
+        old = NULL;
+    pthread_mutex_unlock(&depot.lock);
+    if (!old)
+        return;
+    (void)madvise(old, SLAB_BYTES, MADV_FREE);
+    pthread_mutex_lock(&depot.lock);
+    if (!push_cold_locked(old)) {
+        old->empty_since = now; /* whole again once touched: keep it hot */
+        list_append(&depot.hot, old);
+    }
     pthread_mutex_unlock(&depot.lock);
 }
 
@@ -268,8 +303,9 @@ static struct slab *carve_locked(void)
  * looks at different ones). */
 static struct slab *adopt_locked(void)
 {
-    for (int k = 0; k < ADOPT_SCAN && depot.head; k++) {
-        struct slab *s = depot.head;
+    struct slab_list *l = &depot.detached;
+    for (int k = 0; k < ADOPT_SCAN && l->head; k++) {
+        struct slab *s = l->head;
         uint64_t w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
         while (!(w & W_DEAD) && w_count(w) >= ADOPT_MIN) {
             /* Acquire: the freed blocks' links were written before their
@@ -277,16 +313,16 @@ static struct slab *adopt_locked(void)
             if (__atomic_compare_exchange_n(&s->word, &w, 0, false,
                                             __ATOMIC_ACQUIRE,
                                             __ATOMIC_ACQUIRE)) {
-                list_remove(s);
+                list_remove(l, s);
                 s->priv_head = (uint16_t)w_head(w);
                 s->priv_count = (uint16_t)w_count(w);
                 return s;
             }
         }
         /* Not worth it yet, or dying (its releaser waits for our lock). */
-        if (depot.head != depot.tail) {
-            list_remove(s);
-            list_append(s);
+        if (l->n > 1) {
+            list_remove(l, s);
+            list_append(l, s);
         }
     }
     return NULL;
@@ -300,9 +336,8 @@ static struct slab *acquire_slab(void)
         pthread_mutex_unlock(&depot.lock);
         return s;
     }
-    if ((s = depot.hot) != NULL) {
-        depot.hot = s->next;
-        __atomic_store_n(&depot.n_hot, depot.n_hot - 1, __ATOMIC_RELAXED);
+    if ((s = depot.hot.head) != NULL) {
+        list_remove(&depot.hot, s);
     } else if (depot.n_cold > 0) {
         s = depot.cold[--depot.n_cold];
     } else {
@@ -331,7 +366,7 @@ static void detach(struct slab *s)
     pthread_mutex_lock(&depot.lock);
     /* Listed before it is marked detached: a freer that completes it
      * unlinks it under this lock, so it must already be there. */
-    list_append(s);
+    list_append(&depot.detached, s);
     uint64_t old = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE), next;
     do {
         unsigned head = w_head(old);
@@ -345,7 +380,7 @@ static void detach(struct slab *s)
     } while (!__atomic_compare_exchange_n(&s->word, &old, next, false,
                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     if (next & W_DEAD)
-        list_remove(s);
+        list_remove(&depot.detached, s);
     pthread_mutex_unlock(&depot.lock);
     if (next & W_DEAD)
         release(s);
@@ -355,12 +390,9 @@ size_t cci_block_trim(void)
 {
     size_t released = 0;
     pthread_mutex_lock(&depot.lock);
-    while (depot.hot) {
-        struct slab *s = depot.hot;
-        if (!push_cold_locked(s))
-            break;
-        depot.hot = s->next;
-        __atomic_store_n(&depot.n_hot, depot.n_hot - 1, __ATOMIC_RELAXED);
+    struct slab *s;
+    while ((s = depot.hot.head) != NULL && push_cold_locked(s)) {
+        list_remove(&depot.hot, s);
         (void)madvise(s, SLAB_BYTES, MADV_DONTNEED);
         released += SLAB_BYTES;
     }
@@ -482,7 +514,7 @@ static __attribute__((noinline)) void free_shared(struct slab *s, unsigned i)
                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     if (next & W_DEAD) {
         pthread_mutex_lock(&depot.lock);
-        list_remove(s);
+        list_remove(&depot.detached, s);
         pthread_mutex_unlock(&depot.lock);
         release(s);
     }

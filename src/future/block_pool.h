@@ -29,7 +29,7 @@ void *cci_block_alloc(void);
 void cci_block_free(void *block);
 
 /* Returns the pages of every empty slab to the kernel at once (they are
- * otherwise kept for reuse, and offered back lazily past a few dozen);
+ * otherwise kept for reuse, and offered back lazily after a second);
  * returns the bytes of slabs that were still whole. cc_future_trim. */
 size_t cci_block_trim(void);
 
