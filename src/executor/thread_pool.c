@@ -574,7 +574,7 @@ static enum cci_task_outcome future_task_run(struct cci_task *task)
         void *result = NULL;
         int status = ft->fn(ft->arg, &result);
         char *message = cci_task_message_end(scope);
-        cci_future_finish(f, status, result, NULL, message);
+        cci_future_finish_owned(f, status, result, message);
         free(message);
         outcome = status < 0 ? CCI_TASK_FAILED : CCI_TASK_COMPLETED;
     }

@@ -105,7 +105,7 @@ static int transition(cc_future *f, uint32_t to, uint32_t flags, uint32_t *old)
         if (!legal[from][to])
             return illegal_code(from);
         assert(!cci_future_word_done(s));
-        uint32_t keep = (s & CCI_FUTURE_POOLED) |
+        uint32_t keep = (s & (CCI_FUTURE_POOLED | CCI_FUTURE_LISTENERS)) |
                         (to_done ? 0 : s & CCI_FUTURE_SLEEPERS);
         uint32_t next = to | flags | keep;
         /* Release publishes the outcome written before; acquire pairs with
@@ -474,6 +474,32 @@ int cc_future_set_error(cc_future *f, int error, const char *fmt, ...)
     return set_error_message(f, error, message);
 }
 
+int cci_future_finish_owned(cc_future *f, int status, void *value,
+                            const char *message)
+{
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (status < 0 || message || (s & CCI_FUTURE_STATE_MASK) !=
+                                     CC_FUTURE_RUNNING)
+        return cci_future_finish(f, status, value, NULL, message);
+    /* Nobody reads the outcome before the state says done, and only this
+     * thread completes f: write it, then publish with release. error,
+     * message and destructor are still zero from creation. */
+    f->u.value.ptr = value;
+    for (;;) {
+        if (s & CCI_FUTURE_LISTENERS)
+            return cci_future_finish(f, status, value, NULL, message);
+        uint32_t next = CC_FUTURE_FINISHED | (s & CCI_FUTURE_POOLED);
+        if (atomic_compare_exchange_weak_explicit(&f->state, &s, next,
+                                                  memory_order_release,
+                                                  memory_order_relaxed))
+            break;
+        /* A waiter set SLEEPERS, or an adder LISTENERS: look again. */
+    }
+    if (s & CCI_FUTURE_SLEEPERS)
+        cci_futex_wake(cci_futex_word(&f->state), INT_MAX, false);
+    return 0;
+}
+
 int cci_future_finish(cc_future *f, int status, void *value,
                       void (*destructor)(void *), const char *message)
 {
@@ -605,13 +631,24 @@ const char *cc_future_error_message(const cc_future *f)
 
 /* ---- callbacks ----------------------------------------------------------- */
 
+/* Under f->lock, before linking a callback or waiter: sets LISTENERS, so
+ * that a lock-free finish fails its CAS and takes the lock, where it finds
+ * the node. Returns false if f is done by now (the node must not be
+ * linked: nobody would fire it). The RMW orders against that CAS. */
+static bool mark_listeners(cc_future *f)
+{
+    uint32_t old = atomic_fetch_or_explicit(&f->state, CCI_FUTURE_LISTENERS,
+                                            memory_order_acq_rel);
+    return !cci_future_word_done(old);
+}
+
 static int add_callback(cc_future *f, struct cci_future_callback *node)
 {
     if (!cc_future_done(f)) {
         future_lock(f);
         /* Re-checked under the lock: completion detaches the list under it,
          * so the node is either in the detached list or runs below. */
-        if (!cc_future_done(f)) {
+        if (mark_listeners(f)) {
             node->next = f->callbacks;
             f->callbacks = node;
             future_unlock(f);
@@ -679,7 +716,7 @@ bool cci_future_register_waiter(cc_future *f, struct cci_future_waiter *w)
     if (cc_future_done(f))
         return false;
     future_lock(f);
-    if (cc_future_done(f)) {
+    if (!mark_listeners(f)) {
         future_unlock(f);
         return false;
     }

@@ -18,10 +18,16 @@
  *   bit 3     BYTES: the result is bytes (u.bytes), not a void * (u.value)
  *   bit 4     POOLED: the memory is a block_pool.h block, not malloc's; set
  *             at creation and kept by every transition
+ *   bit 5     LISTENERS: a callback or a wait-many waiter was registered
+ *             (set under the lock, with an RMW, before linking it; never
+ *             cleared): cci_future_finish_owned then takes the lock
  * PENDING -> RUNNING is a lock-free CAS (the pool's dequeue path); every
  * transition to FINISHED or CANCELLED is a CAS made under the lock, after
  * the result fields were written, with release order so that a reader who
- * sees a done state (acquire) also sees the outcome. Once done, the outcome
+ * sees a done state (acquire) also sees the outcome. One exception: the
+ * thread running a task finishes its future without the lock when
+ * LISTENERS is clear (cci_future_finish_owned), since there is no list to
+ * detach and no other completer. Once done, the outcome
  * fields never change again, so readers never need the lock.
  */
 #ifndef CCI_FUTURE_INTERNAL_H
@@ -38,6 +44,7 @@
 #define CCI_FUTURE_SLEEPERS 4u
 #define CCI_FUTURE_BYTES 8u
 #define CCI_FUTURE_POOLED 16u
+#define CCI_FUTURE_LISTENERS 32u
 
 struct cci_future_callback;
 struct cci_future_waiter;
@@ -112,6 +119,16 @@ static inline void *cci_future_extra(cc_future *f)
  */
 int cci_future_finish(cc_future *f, int status, void *value,
                       void (*destructor)(void *), const char *message);
+
+/*
+ * cci_future_finish for the thread that made f RUNNING and is its only
+ * completer (a pool worker running the task): when nobody registered a
+ * callback or waiter, the outcome is published with one CAS and no lock
+ * (a thread sleeping in cc_future_wait is still woken). Completing a
+ * RUNNING future from any other thread meanwhile is a caller bug.
+ */
+int cci_future_finish_owned(cc_future *f, int status, void *value,
+                            const char *message);
 
 /* ---- callback records in the caller's memory (event loop tasks) ----------
  * An awaiting coroutine embeds one record in its task and so awaits without
