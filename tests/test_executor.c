@@ -754,6 +754,47 @@ static void test_stress_every_future_resolves_once(void **state)
     cc_executor_free(s.ex);
 }
 
+/* A worker finishes a future without its lock when nobody listens
+ * (cci_future_finish_owned); a waiter or callback registered at the same
+ * moment must still be told. Each FIRST_COMPLETED wait and callback races
+ * with a task that finishes at once; a lost notification fails the bounded
+ * wait instead of hanging. */
+static int note_callback(cc_future *f, void *ctx)
+{
+    (void)f;
+    __atomic_fetch_add((int *)ctx, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void test_listeners_race_with_lock_free_finish(void **state)
+{
+    (void)state;
+    cc_thread_pool_options o = {.max_workers = 2};
+    cc_executor *ex;
+    assert_int_equal(cc_thread_pool_new(&ex, &o), 0);
+    int callbacks = 0;
+    const int rounds = 3000;
+    for (int i = 0; i < rounds; i++) {
+        cc_future *f;
+        assert_int_equal(cc_executor_submit(ex, empty_task, NULL, &f), 0);
+        if (i & 1) {
+            bool done = false;
+            assert_int_equal(cc_future_wait_many(&f, 1, CC_FIRST_COMPLETED,
+                                                 CC_SEC(10), &done),
+                             1);
+            assert_true(done);
+        } else {
+            assert_int_equal(
+                cc_future_add_done_callback(f, note_callback, &callbacks), 0);
+            assert_int_equal(cc_future_result(f, CC_SEC(10), NULL), 0);
+        }
+        cc_future_unref(f);
+    }
+    cc_executor_free(ex); /* waits for the workers: every callback ran */
+    assert_int_equal(__atomic_load_n(&callbacks, __ATOMIC_RELAXED),
+                     rounds / 2);
+}
+
 /* Round trips on a pool whose workers keep falling asleep and waking: the
  * wake-up token must never be left set with nobody to spend it, or a task
  * waits forever (each wait here is bounded, so a lost wake-up fails the
@@ -829,6 +870,7 @@ int main(void)
         CCT_TEST(test_parallel_for),
         CCT_TEST(test_stress_every_future_resolves_once),
         CCT_TEST(test_no_lost_wakeups),
+        CCT_TEST(test_listeners_race_with_lock_free_finish),
         CCT_TEST(test_exit_waits_for_accepted_tasks),
     };
     return CCT_RUN(tests);
