@@ -50,7 +50,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <time.h>
+
+#include "concur/time.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BLOCK_POOL_OFF 1
@@ -235,13 +236,6 @@ static bool push_cold_locked(struct slab *s)
     return true;
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* An empty slab goes back to the depot, and the oldest empty slab, if it
  * has gone unused for DECAY_NS, has its pages offered back to the kernel
  * (MADV_FREE: free of charge if the kernel does not take them, a fresh
@@ -250,7 +244,7 @@ static int64_t now_ns(void)
  * the system call stays outside it. */
 static void release(struct slab *s)
 {
-    int64_t now = now_ns();
+    int64_t now = cc_monotonic_ns();
     pthread_mutex_lock(&depot.lock);
     s->empty_since = now;
     list_prepend(&depot.hot, s);
