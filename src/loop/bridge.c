@@ -10,7 +10,7 @@
 
 #include "concur/error.h"
 #include "loop/loop_internal.h"
-#include "platform/child_watch.h"
+#include "platform/process_platform.h"
 
 /* ---- run_in_executor --------------------------------------------------------
  * The pool's future completes in a worker; a waker brings that to the loop
@@ -131,7 +131,7 @@ static void child_reap(cc_loop *loop, void *ctx)
 {
     struct cci_child *c = ctx;
     int code = 0;
-    int rc = cci_child_watch_reap(c->io.fd, &code);
+    int rc = cci_pidfd_reap(c->io.fd, &code);
     if (rc == 0)
         return; /* not yet: level-triggered, we will be back */
     /* Completing runs the future's callbacks (user code): unhook first so
@@ -169,7 +169,7 @@ int cc_loop_watch_child(cc_loop *loop, pid_t pid, cc_future **out)
         free(c);
         return rc;
     }
-    int fd = cci_child_watch_open(pid);
+    int fd = cci_pidfd_open_child(pid);
     if (fd < 0) {
         cc_future_unref(c->f);
         free(c);

@@ -24,7 +24,7 @@
 #include "platform/platform.h"
 
 #ifndef P_PIDFD
-#define P_PIDFD 3
+#define P_PIDFD 3 /* older headers: the value is kernel ABI */
 #endif
 
 pid_t cci_fork(void)
@@ -41,6 +41,19 @@ int cci_pidfd_open(pid_t pid)
     /* pidfd_open always sets CLOEXEC on Linux; be sure anyway. */
     cci_set_cloexec((int)fd, true);
     return (int)fd;
+}
+
+int cci_pidfd_open_child(pid_t pid)
+{
+    if (pid <= 0)
+        return -ESRCH;
+    /* pidfd_open accepts any process; waiting works only for children, so
+     * ask first (without reaping) to report that early. */
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return -errno;
+    return cci_pidfd_open(pid);
 }
 
 int cci_pidfd_send_signal(int pidfd, int sig)

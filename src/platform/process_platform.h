@@ -25,6 +25,13 @@ pid_t cci_fork(void);
  * anyone else: call it for your own unreaped child. Returns fd or -errno. */
 int cci_pidfd_open(pid_t pid);
 
+/* cci_pidfd_open for a pid the caller did not fork itself (an event loop
+ * asked to watch it): checks first, without reaping, that it is an
+ * unreaped child of this process. Returns fd, -ESRCH, -ECHILD (not our
+ * child), -ENOSYS (kernel older than 5.3), or -errno. A pidfd becomes
+ * readable when the child exits, so a loop can watch it like a socket. */
+int cci_pidfd_open_child(pid_t pid);
+
 /* Sends sig through a pidfd, so a recycled pid is never signalled.
  * Returns 0, -ESRCH (already gone, reaped or not), or -errno. */
 int cci_pidfd_send_signal(int pidfd, int sig);
