@@ -41,6 +41,12 @@ bool cct_wait_until(bool (*pred)(void *ctx), void *ctx, cc_duration timeout);
  * could not be run. */
 int cct_run_program(const char *path, char *out, size_t cap);
 
+/* Runs python3 with script (the text of a program) and arg (its
+ * arguments, a file first); returns its exit status as system() does (0:
+ * the script's checks passed). On failure the file is copied to stderr,
+ * for the reader. */
+int cct_python_check(const char *script, const char *arg);
+
 /* Child processes (children.c). cct_child_count counts this process's
  * children and the fork-server launcher's, zombies included, the launcher
  * itself excepted. CCT_PROCESS_TEST(fn) runs a test between cct_setup and

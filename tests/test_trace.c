@@ -752,18 +752,7 @@ static void test_trace_writes_chrome_json(void **state)
     assert_false(cc_trace_active());
     cc_lock_destroy(&lock);
 
-    char cmd[512];
-    FILE *py = fopen("/tmp/concur-check-trace.py", "w");
-    assert_non_null(py);
-    fputs(check_trace_py, py);
-    fclose(py);
-    snprintf(cmd, sizeof cmd, "python3 /tmp/concur-check-trace.py %s", path);
-    int status = system(cmd);
-    if (status != 0) {
-        snprintf(cmd, sizeof cmd, "cat %s >&2", path);
-        (void)!system(cmd);
-    }
-    unlink("/tmp/concur-check-trace.py");
+    int status = cct_python_check(check_trace_py, path);
     unlink(path);
     assert_int_equal(status, 0);
 }

@@ -792,16 +792,7 @@ static void live_remove(struct cci_pool *pool)
 bool cci_thread_pools_foreach(void (*fn)(cc_executor *ex, void *ctx),
                               void *ctx)
 {
-    /* Timed: the exit handler holds the lock while it joins workers, and a
-     * dump asked for by one of their tasks must not wait for that. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 100 * 1000 * 1000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    if (pthread_mutex_timedlock(&live_lock, &ts) != 0)
+    if (!cci_mutex_lock_briefly(&live_lock))
         return false;
     for (struct cci_pool *p = live_pools; p; p = p->next_live)
         fn(&p->base, ctx);
