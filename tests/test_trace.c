@@ -757,6 +757,94 @@ static void test_trace_writes_chrome_json(void **state)
     assert_int_equal(status, 0);
 }
 
+/* Coroutine tasks: a named sleeper that switches out twice, a task that
+ * fails, one cancelled before it ever ran, and the main task (unnamed). */
+static int sleeper(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    for (int i = 0; i < 2; i++)
+        if (cc_async_sleep(CC_MSEC(5)) != 0)
+            return -EIO;
+    return 0;
+}
+
+static int failer(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return -EIO;
+}
+
+static int coro_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cc_future *fs[3];
+    if (cc_create_task(sleeper, NULL, &fs[0]) != 0 ||
+        cc_create_task(failer, NULL, &fs[1]) != 0 ||
+        cc_create_task(sleeper, NULL, &fs[2]) != 0)
+        return -ENOMEM;
+    cc_name_set(fs[0], "sleeper");
+    cc_name_set(fs[1], "failer");
+    cc_name_set(fs[2], "never");
+    cc_task_cancel(fs[2]);
+    int rc = cc_await(fs[0], NULL) == 0 && cc_await(fs[1], NULL) == -EIO &&
+                     cc_await(fs[2], NULL) == -ECANCELED
+                 ? 0
+                 : -EPROTO;
+    for (int i = 0; i < 3; i++) {
+        cc_name_clear(fs[i]);
+        cc_future_unref(fs[i]);
+    }
+    return rc;
+}
+
+static const char *check_coro_trace_py =
+    "import json, sys, collections\n"
+    "doc = json.load(open(sys.argv[1]))\n"
+    "ev = [e for e in doc['traceEvents'] if e.get('cat') == 'coroutine']\n"
+    "lives = collections.defaultdict(list)\n"
+    "running = collections.Counter()\n"
+    "for e in ev:\n"
+    "    if e['ph'] in 'be' and e['name'] != 'running':\n"
+    "        lives[e['name']].append(e)\n"
+    "    elif e['ph'] == 'b':\n"
+    "        running[e['id']] += 1\n"
+    "def life(name):\n"
+    "    b, e = lives[name]\n"
+    "    assert (b['ph'], e['ph']) == ('b', 'e') and b['id'] == e['id'], lives\n"
+    "    assert e['ts'] >= b['ts'] >= 0\n"
+    "    return b['id'], e['args']['outcome']\n"
+    "sid, o = life('sleeper')\n"
+    "assert o == 'completed' and running[sid] == 3, (o, running)\n"
+    "fid, o = life('failer')\n"
+    "assert o == 'failed' and running[fid] == 1, (o, running)\n"
+    "nid, o = life('never')\n"
+    "assert o == 'cancelled' and running[nid] == 0, (o, running)\n"
+    "mid, o = life('task')\n"
+    "assert o == 'completed' and running[mid] >= 2, (o, running)\n"
+    "slices = [e for e in ev if e['ph'] == 'X' and e['name'] == 'sleeper']\n"
+    "assert len(slices) == 3 and all(e['dur'] >= 0 for e in slices), slices\n"
+    "assert len({e['tid'] for e in ev}) == 1, 'all on the loop thread'\n"
+    "ends = sorted(e['ts'] + e['dur'] for e in slices)\n"
+    "assert ends[2] - ends[0] >= 9000, ends  # two 5 ms sleeps between\n";
+
+static void test_trace_shows_coroutine_tasks(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/concur-ctrace-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(cc_trace_start(path, 0), 0);
+    assert_int_equal(cc_run(coro_main, NULL, NULL), 0);
+    assert_true(cc_trace_stop() > 0);
+    int status = cct_python_check(check_coro_trace_py, path);
+    unlink(path);
+    assert_int_equal(status, 0);
+}
+
 static void test_trace_buffers_are_bounded(void **state)
 {
     (void)state;
@@ -826,6 +914,7 @@ int main(void)
         CCT_TEST(test_watchdog_follows_joins),
         CCT_TEST(test_stats_are_exact_for_a_script),
         CCT_TEST(test_trace_writes_chrome_json),
+        CCT_TEST(test_trace_shows_coroutine_tasks),
         CCT_TEST(test_trace_buffers_are_bounded),
         CCT_TEST(test_environment_turns_features_on),
     };
