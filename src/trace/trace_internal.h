@@ -23,12 +23,17 @@
 
 /* ---- the switches (state.c) ---------------------------------------------- */
 
+/* Hidden: the library's own code reads them PC-relative, one instruction,
+ * instead of through the global offset table (PIC objects, which both the
+ * shared and the static library are built from). */
+#define CCI_HIDDEN __attribute__((visibility("hidden")))
+
 /* cc_debug_flag bits that are on; 0 when lock debugging is off. */
-extern uint32_t cci_debug_state;
+extern CCI_HIDDEN uint32_t cci_debug_state;
 /* 1 while a trace is recorded. */
-extern uint32_t cci_trace_state;
+extern CCI_HIDDEN uint32_t cci_trace_state;
 /* Number of names in the name table (0: lookups can be skipped). */
-extern uint32_t cci_names_used;
+extern CCI_HIDDEN uint32_t cci_names_used;
 
 static inline bool cci_lockdep_on(void)
 {
