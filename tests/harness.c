@@ -81,6 +81,24 @@ int cct_run_program(const char *path, char *out, size_t cap)
     return wstatus;
 }
 
+void cct_temp_file(char *path)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+char *cct_dump_text(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(cc_dump(f), 0);
+    fclose(f);
+    return text;
+}
+
 int cct_python_check(const char *script, const char *arg)
 {
     char path[] = "/tmp/concur-check-XXXXXX";

@@ -802,17 +802,6 @@ static bool pstats_reach(void *ctx)
     return s.running == w->running && s.queued == w->queued;
 }
 
-static char *dump_text(void)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    assert_non_null(f);
-    assert_int_equal(cc_dump(f), 0);
-    fclose(f);
-    return text;
-}
-
 /* The worker tracks of the trace: every worker has its own process (pid
  * and tid its pid); the first died of SIGSEGV while running 'crash' and
  * the second replaced it, ran the rest and retired at shutdown. */
@@ -860,9 +849,7 @@ static void test_stats_dump_and_trace(void **state)
 {
     (void)state;
     char path[] = "/tmp/concur-ptrace-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    cct_temp_file(path);
     assert_int_equal(cc_trace_start(path, 0), 0);
     cc_executor *ex = new_pool(1, CC_START_DEFAULT);
     assert_int_equal(cc_name_set(ex, "crunchers"), 0);
@@ -906,7 +893,7 @@ static void test_stats_dump_and_trace(void **state)
     assert_int_equal(s.stolen, 0);
     assert_false(s.shutdown);
 
-    char *text = dump_text();
+    char *text = cct_dump_text();
     if (!strstr(text, "Pool \"crunchers\"") ||
         !strstr(text, "process pool), RUNNING: workers 1 started of 1, 0 "
                       "idle; queued 2, running 1") ||

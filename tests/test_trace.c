@@ -14,18 +14,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Runs fn(ctx) with its output captured in a string (caller frees). */
-static char *capture_dump(void)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    assert_non_null(f);
-    assert_int_equal(cc_dump(f), 0);
-    fclose(f);
-    return text;
-}
-
 /* Reports from lock debugging, collected by the hook. A pthread mutex,
  * not a concur Lock: lock debugging would track ours too, and the hook
  * runs in threads that hold the locks being reported. */
@@ -167,7 +155,7 @@ static void test_dump_shows_thread_blocked_on_named_lock(void **state)
     cc_thread *t = start_thread(acquire_for_a_while, &lock, "waiter");
     wait_blocked(t, CC_WAIT_LOCK);
 
-    char *text = capture_dump();
+    char *text = cct_dump_text();
     assert_non_null(strstr(text, "concur dump: pid"));
     assert_non_null(strstr(text, "Thread \"waiter\""));
     assert_non_null(strstr(text, "BLOCKED for "));
@@ -199,7 +187,7 @@ static void test_dump_with_lock_tracking_names_the_holder(void **state)
     cc_thread *t = start_thread(acquire_for_a_while, &lock, "waiter");
     wait_blocked(t, CC_WAIT_LOCK);
 
-    char *text = capture_dump();
+    char *text = cct_dump_text();
     assert_non_null(strstr(text, "lock tracking on"));
     assert_non_null(strstr(text, "held by \"MainThread\""));
     assert_non_null(strstr(text, "holds lock \"config lock\""));
@@ -211,7 +199,7 @@ static void test_dump_with_lock_tracking_names_the_holder(void **state)
     assert_int_equal(join_status(t), 0);
     cc_rlock_release(&rlock);
     cc_rlock_release(&rlock);
-    text = capture_dump();
+    text = cct_dump_text();
     assert_null(strstr(text, "holds rlock"));
     assert_null(strstr(text, "holds lock"));
     free(text);
@@ -248,7 +236,7 @@ static void test_dump_shows_pools(void **state)
     assert_int_equal(cc_executor_submit(ex, wait_event_task, &ev, &fs[0]), 0);
     for (int i = 1; i < 4; i++)
         assert_int_equal(cc_executor_submit(ex, nothing_task, NULL, &fs[i]), 0);
-    char *text = capture_dump();
+    char *text = cct_dump_text();
     assert_non_null(strstr(text, "Pool \"image pool\""));
     assert_non_null(
         strstr(text, "thread pool), RUNNING: workers 1 started of 1"));
@@ -728,9 +716,7 @@ static void test_trace_writes_chrome_json(void **state)
     assert_int_equal(cc_trace_start(NULL, 0), -EINVAL);
     assert_int_equal(cc_trace_start("", 0), -EINVAL);
     char path[] = "/tmp/concur-trace-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    cct_temp_file(path);
     assert_false(cc_trace_active());
     assert_int_equal(cc_trace_start(path, 0), 0);
     assert_true(cc_trace_active());
@@ -850,9 +836,7 @@ static void test_trace_shows_coroutine_tasks(void **state)
 {
     (void)state;
     char path[] = "/tmp/concur-ctrace-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    cct_temp_file(path);
     assert_int_equal(cc_trace_start(path, 0), 0);
     assert_int_equal(cc_run(coro_main, NULL, NULL), 0);
     assert_true(cc_trace_stop() > 0);
@@ -865,9 +849,7 @@ static void test_trace_buffers_are_bounded(void **state)
 {
     (void)state;
     char path[] = "/tmp/concur-trace-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    cct_temp_file(path);
     assert_int_equal(cc_trace_start(path, 4), 0);
     for (int i = 0; i < 10; i++)
         cc_sleep(CC_USEC(10));
@@ -889,9 +871,7 @@ static void test_environment_turns_features_on(void **state)
 {
     (void)state;
     char path[] = "/tmp/concur-envtrace-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    cct_temp_file(path);
     setenv("CONCUR_DEBUG", "order", 1);
     setenv("CONCUR_DEADLOCK_POLICY", "fail", 1);
     setenv("CONCUR_TRACE", path, 1);
