@@ -97,9 +97,9 @@ struct pworker {
     bool retiring;       /* its exit is expected, not a death */
     bool timed_out;      /* killed for the time limit */
     bool malformed;      /* killed for a malformed response */
-    /* For the dump and the trace: when the worker was spawned and when
-     * its task started (under the lock), and the pid of the dead worker
-     * this slot's next worker replaces (supervisor only). */
+    /* For the dump and the trace: when the worker was spawned (supervisor
+     * only), when its task started (under the lock), and the pid of the
+     * dead worker this slot's next worker replaces (supervisor only). */
     int64_t spawn_ns;
     int64_t task_start_ns;
     pid_t replaces;
@@ -1273,14 +1273,17 @@ static void pp_dump_workers(const cc_executor *ex, FILE *out)
         enum wstate st = wstate(w);
         if (st == W_EMPTY)
             continue;
+        if (st == W_STARTING) {
+            /* The supervisor fills in the slot without the lock. */
+            fprintf(out, "    worker %u: starting\n", i);
+            continue;
+        }
         fprintf(out, "    worker %u: pid %d, %s", i, (int)w->pid,
                 wstate_name(st));
         if (st == W_BUSY && w->task)
             fprintf(out, " running task '%s' (%zu bytes in) for %.3f s",
                     w->task->def->name, w->task->len,
                     (double)(now - w->task_start_ns) / 1e9);
-        else if (st == W_STARTING)
-            fprintf(out, " for %.3f s", (double)(now - w->spawn_ns) / 1e9);
         fprintf(out, ", %u tasks done\n", w->tasks_done);
     }
     if (pool_state(pp) == PP_BROKEN && pp->broken_reason)
