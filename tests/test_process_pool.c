@@ -787,7 +787,7 @@ static void test_free_never_stalls(void **state)
     }
 }
 
-/* ---- statistics, the dump and the trace ----------------------------------------- */
+/* ---- statistics, the dump and the trace ------------------------------------- */
 
 struct pstats_wait {
     cc_executor *ex;

@@ -232,7 +232,8 @@ static void help_until_done(cc_task_group *g)
     struct cci_worker *w = cci_pool_current_worker(pool);
     /* A worker's own counters without a call: fork-join waits once per
      * spawn (fib) and this is on that path. */
-    struct cci_task_counts *counts = w ? &w->counts : cci_pool_counts(pool, NULL);
+    struct cci_task_counts *counts =
+        w ? &w->counts : cci_pool_counts(pool, NULL);
     unsigned idle_rounds = 0;
     help_depth++;
     while (pending_of(g) != 0) {

@@ -167,7 +167,7 @@ static void run_threads(slot *slots, uint64_t n, cmp_report *r)
     r->workers = (uint32_t)started;
 }
 
-/* ---- pool statistics ------------------------------------------------------ */
+/* ---- pool statistics ---------------------------------------------------- */
 
 /* The queue's depth once every task is submitted (before any wait). */
 static void note_queue(cc_executor *ex, cmp_report *r)
