@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,6 +79,48 @@ int cct_run_program(const char *path, char *out, size_t cap)
     if (waitpid(pid, &wstatus, 0) != pid)
         return -1;
     return wstatus;
+}
+
+void cct_temp_file(char *path)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+char *cct_dump_text(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(cc_dump(f), 0);
+    fclose(f);
+    return text;
+}
+
+int cct_python_check(const char *script, const char *arg)
+{
+    char path[] = "/tmp/concur-check-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(script);
+    bool ok = write(fd, script, len) == (ssize_t)len;
+    close(fd);
+    int status = -1;
+    char cmd[512];
+    if (ok) {
+        snprintf(cmd, sizeof cmd, "python3 %s %s", path, arg);
+        status = system(cmd);
+        if (status != 0) {
+            snprintf(cmd, sizeof cmd, "cat %.*s >&2", (int)strcspn(arg, " "),
+                     arg);
+            (void)!system(cmd);
+        }
+    }
+    unlink(path);
+    return status;
 }
 
 double cct_seconds_since(int64_t start_ns)

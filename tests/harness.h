@@ -41,6 +41,19 @@ bool cct_wait_until(bool (*pred)(void *ctx), void *ctx, cc_duration timeout);
  * could not be run. */
 int cct_run_program(const char *path, char *out, size_t cap);
 
+/* Creates an empty file from a mkstemp template (…XXXXXX, rewritten in
+ * place) and closes it; fails the test if it cannot. The caller unlinks. */
+void cct_temp_file(char *path);
+
+/* What cc_dump prints now, as a string (caller frees). */
+char *cct_dump_text(void);
+
+/* Runs python3 with script (the text of a program) and arg (its
+ * arguments, a file first); returns its exit status as system() does (0:
+ * the script's checks passed). On failure the file is copied to stderr,
+ * for the reader. */
+int cct_python_check(const char *script, const char *arg);
+
 /* Child processes (children.c). cct_child_count counts this process's
  * children and the fork-server launcher's, zombies included, the launcher
  * itself excepted. CCT_PROCESS_TEST(fn) runs a test between cct_setup and

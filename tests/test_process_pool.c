@@ -787,6 +787,149 @@ static void test_free_never_stalls(void **state)
     }
 }
 
+/* ---- statistics, the dump and the trace ------------------------------------- */
+
+struct pstats_wait {
+    cc_executor *ex;
+    uint64_t running, queued;
+};
+
+static bool pstats_reach(void *ctx)
+{
+    struct pstats_wait *w = ctx;
+    cc_pool_stats s;
+    assert_int_equal(cc_executor_stats(w->ex, &s), 0);
+    return s.running == w->running && s.queued == w->queued;
+}
+
+/* The worker tracks of the trace: every worker has its own process (pid
+ * and tid its pid); the first died of SIGSEGV while running 'crash' and
+ * the second replaced it, ran the rest and retired at shutdown. */
+static const char *check_worker_trace_py =
+    "import json, sys\n"
+    "doc = json.load(open(sys.argv[1]))\n"
+    "ev = doc['traceEvents']\n"
+    "me = [e['pid'] for e in ev if e['ph'] == 'M'\n"
+    "      and e['name'] == 'process_name' and e['args']['name'] != "
+    "'ProcessPoolWorker-0'][0]\n"
+    "workers = {e['pid'] for e in ev if e['ph'] == 'M'\n"
+    "           and e['name'] == 'process_name'\n"
+    "           and e['args']['name'] == 'ProcessPoolWorker-0'}\n"
+    "assert len(workers) == 2 and me not in workers, (workers, me)\n"
+    "wev = [e for e in ev if e['pid'] in workers and e['ph'] != 'M']\n"
+    "assert all(e['tid'] == e['pid'] for e in wev)\n"
+    "starts = sorted((e for e in wev if e['name'] == 'worker starting'),\n"
+    "                key=lambda e: e['ts'])\n"
+    "assert len(starts) == 2, starts\n"
+    "first, second = starts[0]['pid'], starts[1]['pid']\n"
+    "assert starts[0]['args']['pool'] == 'crunchers', starts\n"
+    "assert 'replaces' not in starts[0]['args']\n"
+    "assert starts[1]['args']['replaces'] == first, starts\n"
+    "def tasks(pid, name):\n"
+    "    return [e for e in wev if e['pid'] == pid and e['ph'] == 'X'\n"
+    "            and e['name'] == 'task ' + name]\n"
+    "assert [e['args']['outcome'] for e in tasks(first, 'square')] == "
+    "['completed'] * 3\n"
+    "assert [e['args']['outcome'] for e in tasks(first, 'fail_task')] == "
+    "['failed']\n"
+    "crash = tasks(first, 'crash')\n"
+    "assert len(crash) == 1 and crash[0]['args']['outcome'] == 'failed', crash\n"
+    "assert crash[0]['args']['status'] == int(sys.argv[2]), crash\n"
+    "assert len(tasks(second, 'nap')) == 1\n"
+    "assert len(tasks(second, 'square')) == 1\n"
+    "ends = {e['pid']: e for e in wev if e['ph'] == 'i'}\n"
+    "assert ends[first]['name'] == 'worker died', ends\n"
+    "assert ends[first]['args']['exit'].startswith('killed by signal 11'), ends\n"
+    "assert ends[second]['name'] == 'worker retired', ends\n"
+    "assert ends[second]['args']['exit'] == 'exited with status 0', ends\n"
+    "for e in wev:\n"
+    "    assert e['ts'] >= 0 and e.get('dur', 0) >= 0, e\n";
+
+static void test_stats_dump_and_trace(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/concur-ptrace-XXXXXX";
+    cct_temp_file(path);
+    assert_int_equal(cc_trace_start(path, 0), 0);
+    cc_executor *ex = new_pool(1, CC_START_DEFAULT);
+    assert_int_equal(cc_name_set(ex, "crunchers"), 0);
+    cc_pool_stats s;
+    assert_int_equal(cc_executor_stats(ex, &s), 0);
+    assert_int_equal(s.submitted, 0);
+    assert_int_equal(s.max_workers, 1);
+    assert_int_equal(s.workers, 0);
+
+    /* 3 successes, a failure, a crash; then, while a nap holds the new
+     * worker, two tasks wait behind it and one of them is cancelled. */
+    for (int64_t i = 0; i < 3; i++)
+        assert_int_equal(run_i64(ex, CC_TASK(square), i), i * i);
+    cc_future *f;
+    int64_t v = 7;
+    assert_int_equal(
+        cc_executor_submit_bytes(ex, CC_TASK(fail_task), &v, sizeof v, &f), 0);
+    assert_int_equal(cc_future_error(f, CC_SEC(60)), -EDOM);
+    cc_future_unref(f);
+    expect_crash(ex, CRASH_SEGV, CC_EWORKER_LOST, "signal 11");
+    int64_t ms = 400;
+    cc_future *nap_f, *queued[2];
+    assert_int_equal(
+        cc_executor_submit_bytes(ex, CC_TASK(nap), &ms, sizeof ms, &nap_f), 0);
+    struct pstats_wait w = {ex, 1, 0};
+    assert_true(cct_wait_until(pstats_reach, &w, CC_SEC(30)));
+    for (int i = 0; i < 2; i++) {
+        int64_t x = 5;
+        assert_int_equal(cc_executor_submit_bytes(ex, CC_TASK(square), &x,
+                                                  sizeof x, &queued[i]),
+                         0);
+    }
+    assert_true(cc_future_cancel(queued[1]));
+    assert_int_equal(cc_executor_stats(ex, &s), 0);
+    assert_int_equal(s.submitted, 8);
+    assert_int_equal(s.queued, 2);
+    assert_int_equal(s.running, 1);
+    assert_int_equal(s.workers, 1);
+    assert_int_equal(s.idle_workers, 0);
+    assert_int_equal(s.worker_restarts, 1);
+    assert_int_equal(s.stolen, 0);
+    assert_false(s.shutdown);
+
+    char *text = cct_dump_text();
+    if (!strstr(text, "Pool \"crunchers\"") ||
+        !strstr(text, "process pool), RUNNING: workers 1 started of 1, 0 "
+                      "idle; queued 2, running 1") ||
+        !strstr(text, "worker restarts 1") ||
+        !strstr(text, "    worker 0: pid ") ||
+        !strstr(text, "busy running task 'nap' (8 bytes in) for "))
+        fail_msg("dump:\n%s", text);
+    free(text);
+
+    assert_int_equal(result_i64(nap_f), 1);
+    assert_int_equal(result_i64(queued[0]), 25);
+    cc_future_unref(nap_f);
+    cc_future_unref(queued[0]);
+    cc_future_unref(queued[1]);
+    assert_int_equal(cc_executor_shutdown(ex, true, false), 0);
+    assert_int_equal(cc_executor_stats(ex, &s), 0);
+    assert_int_equal(s.submitted, 8);
+    assert_int_equal(s.completed, 3 + 1 + 1);
+    assert_int_equal(s.failed, 2);
+    assert_int_equal(s.cancelled, 1);
+    assert_int_equal(s.queued, 0);
+    assert_int_equal(s.running, 0);
+    assert_int_equal(s.workers, 0);
+    assert_int_equal(s.worker_restarts, 1);
+    assert_true(s.shutdown);
+    assert_false(s.broken);
+    cc_executor_free(ex);
+    assert_true(cc_trace_stop() > 0);
+
+    char arg[128];
+    snprintf(arg, sizeof arg, "%s %d", path, CC_EWORKER_LOST);
+    int status = cct_python_check(check_worker_trace_py, arg);
+    unlink(path);
+    assert_int_equal(status, 0);
+}
+
 /* ---- malformed messages ----------------------------------------------------------- */
 
 static void test_wire_rejects_malformed(void **state)
@@ -873,6 +1016,7 @@ int main(void)
         PT(test_exit_waits_for_accepted_tasks),
         PT(test_free_never_stalls),
         PT(test_wire_rejects_malformed),
+        PT(test_stats_dump_and_trace),
     };
     return CCT_RUN(tests);
 }

@@ -14,18 +14,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Runs fn(ctx) with its output captured in a string (caller frees). */
-static char *capture_dump(void)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    assert_non_null(f);
-    assert_int_equal(cc_dump(f), 0);
-    fclose(f);
-    return text;
-}
-
 /* Reports from lock debugging, collected by the hook. A pthread mutex,
  * not a concur Lock: lock debugging would track ours too, and the hook
  * runs in threads that hold the locks being reported. */
@@ -167,7 +155,7 @@ static void test_dump_shows_thread_blocked_on_named_lock(void **state)
     cc_thread *t = start_thread(acquire_for_a_while, &lock, "waiter");
     wait_blocked(t, CC_WAIT_LOCK);
 
-    char *text = capture_dump();
+    char *text = cct_dump_text();
     assert_non_null(strstr(text, "concur dump: pid"));
     assert_non_null(strstr(text, "Thread \"waiter\""));
     assert_non_null(strstr(text, "BLOCKED for "));
@@ -199,7 +187,7 @@ static void test_dump_with_lock_tracking_names_the_holder(void **state)
     cc_thread *t = start_thread(acquire_for_a_while, &lock, "waiter");
     wait_blocked(t, CC_WAIT_LOCK);
 
-    char *text = capture_dump();
+    char *text = cct_dump_text();
     assert_non_null(strstr(text, "lock tracking on"));
     assert_non_null(strstr(text, "held by \"MainThread\""));
     assert_non_null(strstr(text, "holds lock \"config lock\""));
@@ -211,7 +199,7 @@ static void test_dump_with_lock_tracking_names_the_holder(void **state)
     assert_int_equal(join_status(t), 0);
     cc_rlock_release(&rlock);
     cc_rlock_release(&rlock);
-    text = capture_dump();
+    text = cct_dump_text();
     assert_null(strstr(text, "holds rlock"));
     assert_null(strstr(text, "holds lock"));
     free(text);
@@ -248,7 +236,7 @@ static void test_dump_shows_pools(void **state)
     assert_int_equal(cc_executor_submit(ex, wait_event_task, &ev, &fs[0]), 0);
     for (int i = 1; i < 4; i++)
         assert_int_equal(cc_executor_submit(ex, nothing_task, NULL, &fs[i]), 0);
-    char *text = capture_dump();
+    char *text = cct_dump_text();
     assert_non_null(strstr(text, "Pool \"image pool\""));
     assert_non_null(
         strstr(text, "thread pool), RUNNING: workers 1 started of 1"));
@@ -560,6 +548,14 @@ static int group_child(void *ctx)
     return 0;
 }
 
+static int range_body(size_t lo, size_t hi, void *ctx)
+{
+    (void)lo;
+    (void)hi;
+    (void)ctx;
+    return 0;
+}
+
 struct stats_wait {
     cc_executor *ex;
     uint64_t queued, running, finished;
@@ -640,12 +636,19 @@ static void test_stats_are_exact_for_a_script(void **state)
         cc_future_wait(f, CC_SEC(30));
         cc_future_unref(f);
     }
-    /* Fork-join tasks are not counted (see cc_pool_stats). */
+    /* Fork-join tasks are counted apart, when they finish, before their
+     * group's wait returns: 5 spawns, then a parallel-for over 8 indexes
+     * in pieces of 1 (7 spawned pieces, the last one run by the caller). */
     cc_task_group g;
     cc_task_group_init(&g, ex);
     for (int i = 0; i < 5; i++)
         assert_int_equal(cc_task_group_spawn(&g, group_child, NULL), 0);
     assert_int_equal(cc_task_group_destroy(&g), 0);
+    assert_int_equal(cc_executor_stats(ex, &s), 0);
+    assert_int_equal(s.forkjoin_done, 5);
+    assert_int_equal(cc_parallel_for(ex, 0, 8, 1, range_body, NULL), 0);
+    assert_int_equal(cc_executor_stats(ex, &s), 0);
+    assert_int_equal(s.forkjoin_done, 5 + 7);
     w.finished = 6 + 13;
     assert_true(cct_wait_until(stats_reach, &w, CC_SEC(10)));
 
@@ -668,7 +671,8 @@ static void test_stats_are_exact_for_a_script(void **state)
     assert_true(s.shutdown);
     assert_false(s.broken);
     assert_int_equal(s.workers, 2);
-    assert_true(s.stolen <= s.submitted + 5);
+    assert_true(s.stolen <= s.submitted + 5 + 7);
+    assert_int_equal(s.forkjoin_done, 5 + 7);
     unref_n(held, 2);
     unref_n(queued, 2);
     cc_executor_free(ex);
@@ -712,9 +716,7 @@ static void test_trace_writes_chrome_json(void **state)
     assert_int_equal(cc_trace_start(NULL, 0), -EINVAL);
     assert_int_equal(cc_trace_start("", 0), -EINVAL);
     char path[] = "/tmp/concur-trace-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    cct_temp_file(path);
     assert_false(cc_trace_active());
     assert_int_equal(cc_trace_start(path, 0), 0);
     assert_true(cc_trace_active());
@@ -752,18 +754,93 @@ static void test_trace_writes_chrome_json(void **state)
     assert_false(cc_trace_active());
     cc_lock_destroy(&lock);
 
-    char cmd[512];
-    FILE *py = fopen("/tmp/concur-check-trace.py", "w");
-    assert_non_null(py);
-    fputs(check_trace_py, py);
-    fclose(py);
-    snprintf(cmd, sizeof cmd, "python3 /tmp/concur-check-trace.py %s", path);
-    int status = system(cmd);
-    if (status != 0) {
-        snprintf(cmd, sizeof cmd, "cat %s >&2", path);
-        (void)!system(cmd);
+    int status = cct_python_check(check_trace_py, path);
+    unlink(path);
+    assert_int_equal(status, 0);
+}
+
+/* Coroutine tasks: a named sleeper that switches out twice, a task that
+ * fails, one cancelled before it ever ran, and the main task (unnamed). */
+static int sleeper(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    for (int i = 0; i < 2; i++)
+        if (cc_async_sleep(CC_MSEC(5)) != 0)
+            return -EIO;
+    return 0;
+}
+
+static int failer(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return -EIO;
+}
+
+static int coro_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cc_future *fs[3];
+    if (cc_create_task(sleeper, NULL, &fs[0]) != 0 ||
+        cc_create_task(failer, NULL, &fs[1]) != 0 ||
+        cc_create_task(sleeper, NULL, &fs[2]) != 0)
+        return -ENOMEM;
+    cc_name_set(fs[0], "sleeper");
+    cc_name_set(fs[1], "failer");
+    cc_name_set(fs[2], "never");
+    cc_task_cancel(fs[2]);
+    int rc = cc_await(fs[0], NULL) == 0 && cc_await(fs[1], NULL) == -EIO &&
+                     cc_await(fs[2], NULL) == -ECANCELED
+                 ? 0
+                 : -EPROTO;
+    for (int i = 0; i < 3; i++) {
+        cc_name_clear(fs[i]);
+        cc_future_unref(fs[i]);
     }
-    unlink("/tmp/concur-check-trace.py");
+    return rc;
+}
+
+static const char *check_coro_trace_py =
+    "import json, sys, collections\n"
+    "doc = json.load(open(sys.argv[1]))\n"
+    "ev = [e for e in doc['traceEvents'] if e.get('cat') == 'coroutine']\n"
+    "lives = collections.defaultdict(list)\n"
+    "running = collections.Counter()\n"
+    "for e in ev:\n"
+    "    if e['ph'] in 'be' and e['name'] != 'running':\n"
+    "        lives[e['name']].append(e)\n"
+    "    elif e['ph'] == 'b':\n"
+    "        running[e['id']] += 1\n"
+    "def life(name):\n"
+    "    b, e = lives[name]\n"
+    "    assert (b['ph'], e['ph']) == ('b', 'e') and b['id'] == e['id'], lives\n"
+    "    assert e['ts'] >= b['ts'] >= 0\n"
+    "    return b['id'], e['args']['outcome']\n"
+    "sid, o = life('sleeper')\n"
+    "assert o == 'completed' and running[sid] == 3, (o, running)\n"
+    "fid, o = life('failer')\n"
+    "assert o == 'failed' and running[fid] == 1, (o, running)\n"
+    "nid, o = life('never')\n"
+    "assert o == 'cancelled' and running[nid] == 0, (o, running)\n"
+    "mid, o = life('task')\n"
+    "assert o == 'completed' and running[mid] >= 2, (o, running)\n"
+    "slices = [e for e in ev if e['ph'] == 'X' and e['name'] == 'sleeper']\n"
+    "assert len(slices) == 3 and all(e['dur'] >= 0 for e in slices), slices\n"
+    "assert len({e['tid'] for e in ev}) == 1, 'all on the loop thread'\n"
+    "ends = sorted(e['ts'] + e['dur'] for e in slices)\n"
+    "assert ends[2] - ends[0] >= 9000, ends  # two 5 ms sleeps between\n";
+
+static void test_trace_shows_coroutine_tasks(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/concur-ctrace-XXXXXX";
+    cct_temp_file(path);
+    assert_int_equal(cc_trace_start(path, 0), 0);
+    assert_int_equal(cc_run(coro_main, NULL, NULL), 0);
+    assert_true(cc_trace_stop() > 0);
+    int status = cct_python_check(check_coro_trace_py, path);
     unlink(path);
     assert_int_equal(status, 0);
 }
@@ -772,9 +849,7 @@ static void test_trace_buffers_are_bounded(void **state)
 {
     (void)state;
     char path[] = "/tmp/concur-trace-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    cct_temp_file(path);
     assert_int_equal(cc_trace_start(path, 4), 0);
     for (int i = 0; i < 10; i++)
         cc_sleep(CC_USEC(10));
@@ -796,9 +871,7 @@ static void test_environment_turns_features_on(void **state)
 {
     (void)state;
     char path[] = "/tmp/concur-envtrace-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    cct_temp_file(path);
     setenv("CONCUR_DEBUG", "order", 1);
     setenv("CONCUR_DEADLOCK_POLICY", "fail", 1);
     setenv("CONCUR_TRACE", path, 1);
@@ -837,6 +910,7 @@ int main(void)
         CCT_TEST(test_watchdog_follows_joins),
         CCT_TEST(test_stats_are_exact_for_a_script),
         CCT_TEST(test_trace_writes_chrome_json),
+        CCT_TEST(test_trace_shows_coroutine_tasks),
         CCT_TEST(test_trace_buffers_are_bounded),
         CCT_TEST(test_environment_turns_features_on),
     };

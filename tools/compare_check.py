@@ -7,6 +7,7 @@
     compare_check.py broken CONCUR LIB FUNCTION NOTE [ARGS...]
                                               a failing task: exit 1, reported
     compare_check.py no-python CONCUR [ARGS...]  python3 missing: rows skipped
+    compare_check.py stats  CONCUR LIB        --stats: the pools' statistics
 
 Only shapes, names, statuses and checksums are checked, never a timing:
 the machines are shared and noisy.
@@ -77,6 +78,40 @@ def check_doc(doc, workloads, models):
     return doc
 
 
+def check_stats(concur, lib):
+    """--stats: exact counts in JSON for healthy pools, and in the table
+    for a process pool whose worker crashed on one task."""
+    out, _ = run([concur, 'compare', '--json', '--stats', '--workload',
+                  'primes,sleep', '--model', 'thread_pool,process_pool'] +
+                 SMALL, 0)
+    doc = json.loads(out)
+    for w in doc['workloads']:
+        rows = {r['model']: r for r in w['results']}
+        assert 'stats' not in rows['sequential'], rows['sequential']
+        for m in ('thread_pool', 'process_pool'):
+            s = rows[m]['stats']
+            assert (s['submitted'], s['completed'], s['failed'],
+                    s['cancelled'], s['worker_restarts']) == (4, 4, 0, 0, 0), s
+            assert 0 <= s['queued_after_submit'] <= 4, s
+        assert type(rows['thread_pool']['stats']['stolen']) is int, rows
+        assert rows['process_pool']['stats']['stolen'] is None, rows
+    out, _ = run([concur, 'compare', '--stats', '--task', lib + ':crash_on_3',
+                  '--model', 'process_pool'] + SMALL + ['--tasks', '8'], 1)
+    lines = out.splitlines()
+    head = [i for i, l in enumerate(lines)
+            if l.split()[:3] == ['pool', 'statistics', 'submitted']]
+    assert len(head) == 1, out
+    assert lines[head[0]].split()[2:] == ['submitted', 'completed', 'failed',
+                                          'cancelled', 'stolen', 'queued',
+                                          'restarts'], lines[head[0]]
+    row = lines[head[0] + 1].split()
+    assert row[0] == 'process_pool', out
+    # 8 submitted, 7 completed, 1 failed (its worker crashed), 0 cancelled,
+    # no stealing, then the queue's depth, 1 worker replaced.
+    assert row[1:6] == ['8', '7', '1', '0', '-'] and row[7] == '1', row
+    assert 'restarts:' in out, out
+
+
 def main():
     mode, concur = sys.argv[1], sys.argv[2]
     rest = sys.argv[3:]
@@ -129,6 +164,8 @@ def main():
                 assert not r['ok'] and r['note'], r
         rows = {r['model']: r for r in doc['workloads'][0]['results']}
         assert note in rows['process_pool']['note'], rows['process_pool']
+    elif mode == 'stats':
+        check_stats(concur, rest[0])
     else:
         sys.exit('unknown mode ' + mode)
     print('ok')

@@ -95,19 +95,21 @@ int cc_executor_shutdown(cc_executor *ex, bool wait, bool cancel_futures);
  * Futures you hold stay valid. NULL is ignored. */
 void cc_executor_free(cc_executor *ex);
 
-/* "thread" for the thread pool. */
+/* "thread" for the thread pool, "process" for the process pool. */
 const char *cc_executor_kind(const cc_executor *ex);
 unsigned cc_executor_max_workers(const cc_executor *ex);
 
 /*
- * Statistics of a pool since its creation. The counters are kept per thread
- * (no shared cache line on the hot path) and summed when read, so while the
- * pool is busy the figures are a snapshot that may be a task or two apart
- * from each other (a task is counted as finished a moment after its future
- * is); once the pool is idle, or after shutdown with wait, they are exact.
- * The tasks counted are futures (submit and map). Fork-join tasks (task
- * groups, parallel-for) are not: they cost ~35 ns each, and counting them
- * measured +8% on fork-join; only `stolen` includes them.
+ * Statistics of a pool since its creation. The thread pool keeps its
+ * counters per thread (no shared cache line on the hot path) and sums them
+ * when read, so while the pool is busy the figures are a snapshot that may
+ * be a task or two apart from each other (a task is counted as finished a
+ * moment after its future is); once the pool is idle, or after shutdown
+ * with wait, they are exact. The process pool counts with atomic adds.
+ * submitted ... running count futures (submit and map). Fork-join tasks
+ * (task groups, parallel-for pieces) cost ~35 ns each, so they are counted
+ * once, as they finish, in forkjoin_done (and in stolen); the group's
+ * wait returns only after its tasks are counted.
  */
 typedef struct cc_pool_stats {
     uint64_t submitted;  /* tasks accepted */
@@ -116,12 +118,17 @@ typedef struct cc_pool_stats {
     uint64_t cancelled;  /* never ran: cancelled future, or shutdown with
                             cancel_futures */
     uint64_t stolen;     /* tasks of any kind a worker took from another
-                            worker's queue: how much balancing happened */
+                            worker's queue: how much balancing happened
+                            (0 for the process pool: one shared queue) */
     uint64_t queued;     /* accepted, not started yet (the queue depth) */
     uint64_t running;    /* started, not finished */
-    uint64_t worker_restarts; /* workers replaced after dying (always 0 for
-                                 threads: a thread cannot die alone) */
-    unsigned workers;      /* workers started */
+    uint64_t worker_restarts; /* worker processes that died (crash, signal,
+                                 time limit...) and are replaced when work
+                                 needs them; not retirements. Always 0 for
+                                 threads: a thread cannot die alone */
+    uint64_t forkjoin_done; /* fork-join tasks finished, whatever their
+                               status (0 for pools without fork-join) */
+    unsigned workers;      /* workers started (processes alive) */
     unsigned idle_workers; /* workers waiting for a task */
     unsigned max_workers;
     bool shutdown;         /* shutdown was called */
@@ -130,7 +137,8 @@ typedef struct cc_pool_stats {
 
 /*
  * Fills *out. Does not block, never allocates, any thread may call it.
- * Errors: -EINVAL (NULL), -ENOTSUP (a back-end without statistics).
+ * Errors: -EINVAL (NULL), -ENOTSUP (a back-end without statistics: the MPI
+ * pool).
  */
 int cc_executor_stats(const cc_executor *ex, cc_pool_stats *out);
 

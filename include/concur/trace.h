@@ -26,7 +26,8 @@
  *   CONCUR_TRACE=FILE.json   record a trace from start-up, written at exit.
  *
  * Cost when off: lock acquire and release load one global flag (relaxed)
- * and branch on it; blocking waits and pool tasks do the same for tracing.
+ * and branch on it; blocking waits, pool tasks and coroutine switches do the
+ * same for tracing.
  * Everything else here costs nothing until it is used.
  */
 #ifndef CONCUR_TRACE_H
@@ -77,7 +78,9 @@ int cc_name_clear(const void *obj);
  * address) and for how long. With lock tracking on (CC_DEBUG_LOCKS) it also
  * lists the Locks and RLocks each thread holds and who holds the lock a
  * thread waits for; otherwise it says that this is unknown. Then each live
- * thread pool: its state, workers, queue depth and statistics.
+ * pool, thread or process: its state, workers, queue depth and statistics;
+ * for a process pool also each worker process (pid, state, the task it
+ * runs and for how long).
  *
  * The output is a snapshot taken without stopping anything: a thread may
  * change state while it is printed.
@@ -161,14 +164,17 @@ int cc_debug_set_watchdog_threshold(cc_duration threshold);
 typedef void (*cc_debug_report_fn)(const char *report, void *ctx);
 void cc_debug_set_report_hook(cc_debug_report_fn fn, void *ctx);
 
-/* ---- the trace timeline
- * ----------------------------------------------------------- While a trace is
- * being recorded, concur records, per thread, every blocked wait (what on, from
- * when to when) and every task a thread pool runs (which pool, how it ended),
- * into bounded per-thread buffers: a thread that fills its buffer records
- * nothing more, and the file says how many events were dropped. cc_trace_stop
- * writes Chrome trace-event JSON, which https://ui.perfetto.dev and
- * chrome://tracing open as a timeline; see docs/observability.md.
+/* ---- the trace timeline -----------------------------------------------------
+ * While a trace is being recorded, concur records, per thread, every blocked
+ * wait (what on, from when to when), every task a thread pool runs (which
+ * pool, how it ended), the life of every process pool worker (its start,
+ * each task it ran, how it exited; recorded by the parent, drawn as a
+ * process of its own) and every coroutine task (created, each slice it ran
+ * between switches, how it ended; an async track named by its future's
+ * name), into bounded per-thread buffers: a thread that fills its buffer
+ * records nothing more, and the file says how many events were dropped.
+ * cc_trace_stop writes Chrome trace-event JSON, which https://ui.perfetto.dev
+ * and chrome://tracing open as a timeline; see docs/observability.md.
  */
 
 /* Events each thread keeps (64 bytes each) when 0 is passed. */

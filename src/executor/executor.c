@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "concur/error.h"
 #include "executor/executor_internal.h"
@@ -94,4 +95,16 @@ int cc_executor_stats(const cc_executor *ex, cc_pool_stats *out)
     if (!ex->ops->stats)
         return -ENOTSUP;
     return ex->ops->stats(ex, out);
+}
+
+bool cci_mutex_lock_briefly(pthread_mutex_t *m)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return pthread_mutex_timedlock(m, &ts) == 0;
 }

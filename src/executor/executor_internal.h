@@ -6,7 +6,9 @@
 #define CCI_EXECUTOR_INTERNAL_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "concur/executor.h"
 
@@ -27,6 +29,9 @@ struct cci_executor_ops {
                         const void *in, size_t len, cc_future **out);
     /* Optional (NULL: cc_executor_stats returns -ENOTSUP). */
     int (*stats)(const cc_executor *ex, cc_pool_stats *out);
+    /* Optional: the thread dump's lines about each worker (after the
+     * pool's statistics). */
+    void (*dump_workers)(const cc_executor *ex, FILE *out);
 };
 
 struct cc_executor {
@@ -39,6 +44,13 @@ struct cc_executor {
  * process is exiting and shutting the pools down). */
 bool cci_thread_pools_foreach(void (*fn)(cc_executor *ex, void *ctx),
                               void *ctx);
+/* The same for every live process pool of this process. */
+bool cci_process_pools_foreach(void (*fn)(cc_executor *ex, void *ctx),
+                               void *ctx);
+/* Locks a list of live pools for those walks, giving up (false) after
+ * 100 ms: at exit the list stays locked while the pools are shut down,
+ * and a dump asked for by one of their tasks must not wait for that. */
+bool cci_mutex_lock_briefly(pthread_mutex_t *m);
 
 /* ---- running tasks ---------------------------------------------------------
  * While a worker runs a task, the task's failure message (cc_task_fail) is

@@ -38,14 +38,18 @@
 #include "trace/trace_internal.h"
 
 struct cci_task;
+struct cci_task_counts;
 
 /* What a kind of task does when run, or when it will never run (the pool
  * shut down with cancel_futures, or broke). Both dispose of the record.
- * run says how the task ended, for the statistics and the trace. */
+ * run says how the task ended, for the statistics and the trace; counts
+ * are the running thread's statistics counters (see cci_count_bump),
+ * passed down by the loop that found the task, so that counting needs no
+ * thread-local lookup per task. */
 struct cci_task_ops {
-    enum cci_task_outcome (*run)(struct cci_task *task);
+    enum cci_task_outcome (*run)(struct cci_task *task,
+                                 struct cci_task_counts *counts);
     void (*discard)(struct cci_task *task, int code);
-    bool counts_as_queued; /* future tasks count against max_queued */
 };
 
 struct cci_task {
@@ -61,16 +65,20 @@ enum cci_pool_state {
 
 struct cci_pool;
 
-/* Statistics counters (see cc_pool_stats). They count future tasks (submit
- * and map), not fork-join tasks: a fork-join task costs ~35 ns, and the
- * counting (a thread-local lookup and three increments) measured +8% on
- * it; a future task costs several times more. STOLEN counts every kind.
- * Every set is written by one thread only, with a relaxed load and store
- * (a plain increment: no locked instruction, on a line no other thread
- * writes): each worker has its own, and so has each outside thread that
- * submits to or shuts down the pool (struct cci_outside_counts). Readers
- * sum the sets with relaxed loads. The pool's shared set takes atomic adds,
- * only from outside threads past OUTSIDE_COUNTS_MAX (see thread_pool.c). */
+/* Statistics counters (see cc_pool_stats). Future tasks (submit and map)
+ * are counted through their whole life; fork-join tasks only once, when
+ * they finish: one increment on counters the caller passes down (a
+ * fork-join task costs ~35 ns; a thread-local lookup plus three increments
+ * measured +8% on it, this 11 instructions, 2.7% of fib's; see
+ * docs/benchmarks.md). STOLEN
+ * counts every kind. Every set is written by one thread only, with a
+ * relaxed load and store (a plain increment: no locked instruction, on a
+ * line no other thread writes): each worker has its own, and so has each
+ * outside thread that submits to, helps or shuts down the pool (struct
+ * cci_outside_counts). Readers sum the sets with relaxed loads. The pool's
+ * shared set takes atomic adds, only from outside threads past
+ * OUTSIDE_COUNTS_MAX (see thread_pool.c); they reach cci_count_bump as
+ * NULL. */
 enum cci_count {
     CCI_COUNT_SUBMITTED,
     CCI_COUNT_TAKEN,     /* taken from a queue, to run or to discard */
@@ -78,6 +86,7 @@ enum cci_count {
     CCI_COUNT_FAILED,
     CCI_COUNT_CANCELLED,
     CCI_COUNT_STOLEN,    /* taken from another worker's deque or inbox */
+    CCI_COUNT_FORKJOIN,  /* fork-join tasks finished (run or discarded) */
     CCI_COUNT_N
 };
 
@@ -85,9 +94,9 @@ struct cci_task_counts {
     uint64_t n[CCI_COUNT_N];
 };
 
-/* The counters of one thread outside the pool, one cache line. */
+/* The counters of one thread outside the pool, on lines of their own. */
 struct cci_outside_counts {
-    struct cci_task_counts counts;
+    _Alignas(64) struct cci_task_counts counts;
     uint32_t tid; /* the owner's kernel tid */
     struct cci_outside_counts *next;
 };
@@ -132,6 +141,24 @@ struct cci_pool {
     _Alignas(64) struct cci_task_counts shared_counts; /* atomic adds */
 };
 
+static inline void cci_count_bump(struct cci_pool *pool,
+                                  struct cci_task_counts *c,
+                                  enum cci_count which)
+{
+    if (__builtin_expect(c == NULL, 0))
+        __atomic_fetch_add(&pool->shared_counts.n[which], 1,
+                           __ATOMIC_RELAXED);
+    else
+        __atomic_store_n(&c->n[which],
+                         __atomic_load_n(&c->n[which], __ATOMIC_RELAXED) + 1,
+                         __ATOMIC_RELAXED);
+}
+
+/* The calling thread's counters in pool (w: the calling worker, or NULL
+ * for a thread outside the pool); NULL past OUTSIDE_COUNTS_MAX. */
+struct cci_task_counts *cci_pool_counts(struct cci_pool *pool,
+                                        struct cci_worker *w);
+
 /* The worker the calling thread is, if it is one of pool's, else NULL. */
 struct cci_worker *cci_pool_current_worker(const struct cci_pool *pool);
 
@@ -152,10 +179,14 @@ int cci_pool_push(struct cci_pool *pool, struct cci_task *task);
 struct cci_task *cci_pool_find_work(struct cci_pool *pool,
                                     struct cci_worker *w);
 
-/* Runs a task taken from the queues (recording its span while a trace is
- * recorded) and returns how it ended. */
-enum cci_task_outcome cci_pool_run(struct cci_pool *pool,
-                                   struct cci_task *task);
+/* Runs a task of pool taken from the queues (recording its span while a
+ * trace is recorded) and returns how it ended; counts: the calling
+ * thread's counters (cci_pool_counts). The arguments are in the order of
+ * task->ops->run's, which cci_pool_run ends by calling: no register
+ * shuffle before that tail call. */
+enum cci_task_outcome cci_pool_run(struct cci_task *task,
+                                   struct cci_task_counts *counts,
+                                   struct cci_pool *pool);
 
 
 

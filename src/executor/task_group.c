@@ -132,7 +132,8 @@ static void group_task_done(cc_task_group *g)
         cci_pool_wake_all(pool);
 }
 
-static enum cci_task_outcome group_task_run(struct cci_task *task)
+static enum cci_task_outcome group_task_run(struct cci_task *task,
+                                            struct cci_task_counts *counts)
 {
     struct group_task *t = (struct group_task *)task;
     cc_task_group *g = t->group;
@@ -144,6 +145,9 @@ static enum cci_task_outcome group_task_run(struct cci_task *task)
     free(cci_task_message_end(scope));
     if (status < 0)
         record_error(g, status);
+    /* Counted before the group hears of it: once a wait returns, the
+     * counters hold every task of its group. */
+    cci_count_bump(group_pool(g), counts, CCI_COUNT_FORKJOIN);
     group_task_done(g);
     return status < 0 ? CCI_TASK_FAILED : CCI_TASK_COMPLETED;
 }
@@ -154,13 +158,16 @@ static void group_task_discard(struct cci_task *task, int code)
     cc_task_group *g = t->group;
     task_free(t);
     record_error(g, code);
+    struct cci_pool *pool = group_pool(g);
+    cci_count_bump(pool,
+                   cci_pool_counts(pool, cci_pool_current_worker(pool)),
+                   CCI_COUNT_FORKJOIN);
     group_task_done(g);
 }
 
 static const struct cci_task_ops group_task_ops = {
     .run = group_task_run,
     .discard = group_task_discard,
-    .counts_as_queued = false,
 };
 
 int cc_task_group_init(cc_task_group *group, cc_executor *pool)
@@ -223,12 +230,16 @@ static void help_until_done(cc_task_group *g)
 {
     struct cci_pool *pool = group_pool(g);
     struct cci_worker *w = cci_pool_current_worker(pool);
+    /* A worker's own counters without a call: fork-join waits once per
+     * spawn (fib) and this is on that path. */
+    struct cci_task_counts *counts =
+        w ? &w->counts : cci_pool_counts(pool, NULL);
     unsigned idle_rounds = 0;
     help_depth++;
     while (pending_of(g) != 0) {
         struct cci_task *t = find_help(pool, w);
         if (t) {
-            cci_pool_run(pool, t);
+            cci_pool_run(t, counts, pool);
             idle_rounds = 0;
             continue;
         }
@@ -260,7 +271,7 @@ static void help_until_done(cc_task_group *g)
         if (!t && pending_of(g) == 0 && cci_pool_work_visible(pool))
             cci_pool_wake_one(pool);
         if (t)
-            cci_pool_run(pool, t);
+            cci_pool_run(t, counts, pool);
         idle_rounds = 0;
     }
     help_depth--;
@@ -295,7 +306,8 @@ struct range_job {
 
 static int run_range(struct range_job *job, size_t lo, size_t hi);
 
-static enum cci_task_outcome range_task_run(struct cci_task *task)
+static enum cci_task_outcome range_task_run(struct cci_task *task,
+                                            struct cci_task_counts *counts)
 {
     struct group_task *t = (struct group_task *)task;
     struct range_job *job = t->ctx;
@@ -304,6 +316,7 @@ static enum cci_task_outcome range_task_run(struct cci_task *task)
     int status = run_range(job, lo, hi);
     if (status < 0)
         record_error(job->group, status);
+    cci_count_bump(group_pool(job->group), counts, CCI_COUNT_FORKJOIN);
     group_task_done(job->group);
     return status < 0 ? CCI_TASK_FAILED : CCI_TASK_COMPLETED;
 }
@@ -311,7 +324,6 @@ static enum cci_task_outcome range_task_run(struct cci_task *task)
 static const struct cci_task_ops range_task_ops = {
     .run = range_task_run,
     .discard = group_task_discard,
-    .counts_as_queued = false,
 };
 
 /* Splits off the upper halves as tasks (thieves take the biggest first)

@@ -241,9 +241,9 @@ bool cci_pool_work_visible(struct cci_pool *pool)
  * Blocks are freed with the pool. */
 #define OUTSIDE_COUNTS_MAX 64
 
-/* One line each (aligned_alloc also wants the size a multiple of 64). */
-_Static_assert(sizeof(struct cci_outside_counts) == 64,
-               "outside counters fill one cache line");
+/* Whole lines each (aligned_alloc also wants the size a multiple of 64). */
+_Static_assert(sizeof(struct cci_outside_counts) % 64 == 0,
+               "outside counters fill whole cache lines");
 
 static __thread uint64_t tls_counts_pool; /* id of the pool cached below */
 static __thread struct cci_task_counts *tls_counts;
@@ -273,8 +273,7 @@ find_outside_counts(struct cci_pool *pool)
     return tls_counts;
 }
 
-/* The calling thread's counters in pool (w: the calling worker, or NULL);
- * NULL past OUTSIDE_COUNTS_MAX. */
+/* Inlined here; cci_pool_counts is for task_group.c. */
 static inline struct cci_task_counts *counts_of(struct cci_pool *pool,
                                                 struct cci_worker *w)
 {
@@ -285,22 +284,16 @@ static inline struct cci_task_counts *counts_of(struct cci_pool *pool,
     return tls_counts;
 }
 
-static inline void bump(struct cci_pool *pool, struct cci_task_counts *c,
-                        enum cci_count which)
+struct cci_task_counts *cci_pool_counts(struct cci_pool *pool,
+                                        struct cci_worker *w)
 {
-    if (__builtin_expect(c == NULL, 0))
-        __atomic_fetch_add(&pool->shared_counts.n[which], 1,
-                           __ATOMIC_RELAXED);
-    else
-        __atomic_store_n(&c->n[which],
-                         __atomic_load_n(&c->n[which], __ATOMIC_RELAXED) + 1,
-                         __ATOMIC_RELAXED);
+    return counts_of(pool, w);
 }
 
 static inline void count(struct cci_pool *pool, struct cci_worker *w,
                          enum cci_count which)
 {
-    bump(pool, counts_of(pool, w), which);
+    cci_count_bump(pool, counts_of(pool, w), which);
 }
 
 /* ---- finding work ------------------------------------------------------------ */
@@ -345,44 +338,30 @@ struct cci_task *cci_pool_find_work(struct cci_pool *pool,
     return NULL;
 }
 
-static void note_started(struct cci_pool *pool, struct cci_task *task)
-{
-    if (pool->max_queued && task->ops->counts_as_queued) {
-        __atomic_fetch_sub(&pool->queued, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&pool->queued_waiters, __ATOMIC_SEQ_CST) > 0)
-            cci_futex_wake(&pool->queued, 1, false);
-    }
-}
-
-
 /* A task run while a trace is recorded: its span goes to the timeline.
  * Out of line, so that cci_pool_run needs no extra registers for it. */
 static __attribute__((noinline)) enum cci_task_outcome
-run_traced(struct cci_pool *pool, struct cci_task *task)
+run_traced(struct cci_task *task, struct cci_task_counts *counts,
+           struct cci_pool *pool)
 {
-    note_started(pool, task);
     int64_t start = cci_now_ns();
-    enum cci_task_outcome o = task->ops->run(task);
+    enum cci_task_outcome o = task->ops->run(task, counts);
     cci_trace_task(pool, pool->prefix, start, o);
     return o;
 }
 
-/* Ends in a tail call, and the trace check comes first: either way round
- * the check would keep `pool` in a saved register across note_started,
- * which measured a few per cent of a fork-join task. */
-enum cci_task_outcome cci_pool_run(struct cci_pool *pool,
-                                   struct cci_task *task)
+/* One predictable branch on the trace switch, then a tail call with the
+ * arguments already in place: 5 instructions. (Anything that may call a
+ * function here, such as freeing a bounded queue's place, makes the
+ * compiler save registers on every call: future tasks do that
+ * themselves.) */
+enum cci_task_outcome cci_pool_run(struct cci_task *task,
+                                   struct cci_task_counts *counts,
+                                   struct cci_pool *pool)
 {
     if (__builtin_expect(cci_trace_on(), 0))
-        return run_traced(pool, task);
-    note_started(pool, task);
-    return task->ops->run(task);
-}
-
-static void discard(struct cci_pool *pool, struct cci_task *task, int code)
-{
-    note_started(pool, task);
-    task->ops->discard(task, code);
+        return run_traced(task, counts, pool);
+    return task->ops->run(task, counts);
 }
 
 /* ---- workers ----------------------------------------------------------------- */
@@ -434,7 +413,7 @@ static int worker_main(void *arg)
     for (;;) {
         struct cci_task *t = cci_pool_find_work(pool, w);
         if (t) {
-            cci_pool_run(pool, t);
+            cci_pool_run(t, &w->counts, pool);
             idle_mark = 1;
             continue;
         }
@@ -471,7 +450,7 @@ static int worker_main(void *arg)
          * wake-up was on its way did not wake anyone). */
         if (cci_pool_work_visible(pool))
             cci_pool_wake_one(pool);
-        cci_pool_run(pool, t);
+        cci_pool_run(t, &w->counts, pool);
         idle_mark = 1;
     }
     tls_worker = NULL;
@@ -559,15 +538,33 @@ static cc_future *future_of(struct future_task *ft)
     return (cc_future *)((char *)ft - sizeof(struct cc_future));
 }
 
-static enum cci_task_outcome future_task_run(struct cci_task *task)
+/* A bounded pool's queue has one more free place: a future task counts
+ * against max_queued until it is taken, to run or to discard. Out of
+ * line: most pools are not bounded. */
+static __attribute__((noinline, cold)) void queue_slot_freed(
+    struct cci_pool *pool)
+{
+    __atomic_fetch_sub(&pool->queued, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&pool->queued_waiters, __ATOMIC_SEQ_CST) > 0)
+        cci_futex_wake(&pool->queued, 1, false);
+}
+
+static inline void release_queue_slot(struct cci_pool *pool)
+{
+    if (pool->max_queued)
+        queue_slot_freed(pool);
+}
+
+static enum cci_task_outcome future_task_run(struct cci_task *task,
+                                             struct cci_task_counts *c)
 {
     struct future_task *ft = (struct future_task *)task;
     cc_future *f = future_of(ft);
     /* The pool outlives its tasks: counting after the future is released
      * is safe. */
     struct cci_pool *pool = f->executor;
-    struct cci_task_counts *c = counts_of(pool, current_worker(pool));
-    bump(pool, c, CCI_COUNT_TAKEN);
+    release_queue_slot(pool);
+    cci_count_bump(pool, c, CCI_COUNT_TAKEN);
     enum cci_task_outcome outcome = CCI_TASK_CANCELLED;
     if (cc_future_set_running_or_notify_cancel(f) == 0) {
         cci_task_scope scope = cci_task_message_begin();
@@ -579,7 +576,7 @@ static enum cci_task_outcome future_task_run(struct cci_task *task)
         outcome = status < 0 ? CCI_TASK_FAILED : CCI_TASK_COMPLETED;
     }
     cc_future_unref(f); /* the task's reference */
-    bump(pool, c, (enum cci_count)(CCI_COUNT_COMPLETED + outcome));
+    cci_count_bump(pool, c, (enum cci_count)(CCI_COUNT_COMPLETED + outcome));
     return outcome;
 }
 
@@ -587,6 +584,7 @@ static void future_task_discard(struct cci_task *task, int code)
 {
     cc_future *f = future_of((struct future_task *)task);
     struct cci_pool *pool = f->executor;
+    release_queue_slot(pool);
     struct cci_worker *w = current_worker(pool);
     count(pool, w, CCI_COUNT_TAKEN);
     count(pool, w,
@@ -601,7 +599,6 @@ static void future_task_discard(struct cci_task *task, int code)
 static const struct cci_task_ops future_task_ops = {
     .run = future_task_run,
     .discard = future_task_discard,
-    .counts_as_queued = true,
 };
 
 /* Reserves a place among max_queued; blocks or fails when full. */
@@ -641,15 +638,6 @@ static int reserve_queue_slot(struct cci_pool *pool)
     if (blocked)
         cci_block_end(tok);
     return rc;
-}
-
-static void release_queue_slot(struct cci_pool *pool)
-{
-    if (pool->max_queued) {
-        __atomic_fetch_sub(&pool->queued, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&pool->queued_waiters, __ATOMIC_SEQ_CST) > 0)
-            cci_futex_wake(&pool->queued, 1, false);
-    }
 }
 
 static int pool_submit(cc_executor *ex, cc_task_fn fn, void *arg,
@@ -705,13 +693,13 @@ static void drain(struct cci_pool *pool, bool discard_tasks, int code)
         struct cci_task *list = inbox_take_all(w);
         while (list) {
             struct cci_task *next = list->next;
-            discard(pool, list, code);
+            list->ops->discard(list, code);
             list = next;
         }
         if (i < __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE)) {
             struct cci_task *t;
             while ((t = cci_deque_steal(&w->deque)) != NULL)
-                discard(pool, t, code);
+                t->ops->discard(t, code);
         }
     }
 }
@@ -800,16 +788,7 @@ static void live_remove(struct cci_pool *pool)
 bool cci_thread_pools_foreach(void (*fn)(cc_executor *ex, void *ctx),
                               void *ctx)
 {
-    /* Timed: the exit handler holds the lock while it joins workers, and a
-     * dump asked for by one of their tasks must not wait for that. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 100 * 1000 * 1000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    if (pthread_mutex_timedlock(&live_lock, &ts) != 0)
+    if (!cci_mutex_lock_briefly(&live_lock))
         return false;
     for (struct cci_pool *p = live_pools; p; p = p->next_live)
         fn(&p->base, ctx);
@@ -869,6 +848,7 @@ static int pool_stats(const cc_executor *ex, cc_pool_stats *out)
     s.failed = sum_count(pool, started, CCI_COUNT_FAILED);
     s.cancelled = sum_count(pool, started, CCI_COUNT_CANCELLED);
     s.stolen = sum_count(pool, started, CCI_COUNT_STOLEN);
+    s.forkjoin_done = sum_count(pool, started, CCI_COUNT_FORKJOIN);
     uint64_t taken = sum_count(pool, started, CCI_COUNT_TAKEN);
     s.submitted = sum_count(pool, started, CCI_COUNT_SUBMITTED);
     uint64_t finished = s.completed + s.failed + s.cancelled;

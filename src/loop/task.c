@@ -41,6 +41,7 @@
 #include "loop/task_internal.h"
 #include "platform/platform.h"
 #include "time/deadline.h"
+#include "trace/trace_internal.h"
 
 /* Marks a future as a task's (its executor binding). */
 static char task_tag;
@@ -94,6 +95,7 @@ struct cci_task {
     cc_timeout *scopes;             /* innermost first */
     struct cci_waiter waiter;       /* in a coroutine primitive's list */
     int wake_rc;
+    int64_t created_ns; /* for the trace; 0 if created while not tracing */
     uint8_t state;
     bool started;
     bool cancel_requested;
@@ -233,9 +235,26 @@ static void release_future(cc_loop *loop, void *f)
     cc_future_unref(f);
 }
 
+/* The task's function, as the trace names it when the future has none. */
+static const void *fn_address(const struct cci_task *t)
+{
+    return (const void *)(uintptr_t)t->fn;
+}
+
+static __attribute__((noinline)) void trace_done(const struct cci_task *t)
+{
+    enum cci_task_outcome o =
+        !t->started || t->rc == -ECANCELED ? CCI_TASK_CANCELLED
+        : t->rc < 0                         ? CCI_TASK_FAILED
+                                            : CCI_TASK_COMPLETED;
+    cci_trace_coro_done(t->future, fn_address(t), t->created_ns, o);
+}
+
 static void task_finish(struct cci_task *t)
 {
     cc_loop *loop = t->loop;
+    if (cci_trace_on())
+        trace_done(t);
     if (t->coro.stack.base) {
         cci_coro_destroy(&t->coro);
         stack_put(loop, &t->coro.stack);
@@ -290,7 +309,11 @@ static void task_step(cc_loop *loop, void *ctx)
     tls_task = t;
     /* cc_task_fail keeps its message per thread: collect it per slice. */
     cci_task_scope scope = cci_task_message_begin();
+    /* The trace's running slice: from here to the next switch back. */
+    int64_t slice = cci_trace_on() ? cci_now_ns() : 0;
     cci_coro_resume(&t->coro);
+    if (slice)
+        cci_trace_coro_run(t->future, fn_address(t), slice);
     char *message = cci_task_message_end(scope);
     tls_task = outer;
     if (message) {
@@ -321,6 +344,8 @@ int cc_loop_create_task(cc_loop *loop, cc_task_fn fn, void *arg,
     t->future = f;
     t->fn = fn;
     t->arg = arg;
+    if (cci_trace_on())
+        t->created_ns = cci_now_ns();
     cci_handle_init_embedded(&t->step, loop, task_step, t);
     cci_handle_init_embedded(&t->timer, loop, task_timer_fired, t);
     t->next = loop->tasks;

@@ -50,14 +50,18 @@
 #include "process/process_internal.h"
 #include "process/wire.h"
 #include "time/deadline.h"
+#include "trace/trace_internal.h"
 
 bool cci_task_registered(const cc_task_def *def);
 
 enum pool_state { PP_RUNNING, PP_SHUTDOWN, PP_BROKEN };
 enum wstate { W_EMPTY, W_STARTING, W_IDLE, W_BUSY, W_EXITING };
 
+struct ppool;
+
 struct ptask {
     struct ptask *next;
+    struct ppool *pool; /* counts the outcome when the task is freed */
     cc_future *future; /* the task's reference */
     const cc_task_def *def;
     uint64_t id;
@@ -92,6 +96,19 @@ struct pworker {
     unsigned tasks_done;
     bool retiring;       /* its exit is expected, not a death */
     bool timed_out;      /* killed for the time limit */
+    bool malformed;      /* killed for a malformed response */
+    /* For the dump and the trace: when the worker was spawned (supervisor
+     * only), when its task started (under the lock), and the pid of the
+     * dead worker this slot's next worker replaces (supervisor only). */
+    int64_t spawn_ns;
+    int64_t task_start_ns;
+    pid_t replaces;
+};
+
+/* Statistics (cc_pool_stats): relaxed atomic adds. A process pool task
+ * costs tens of microseconds, so one shared line costs nothing here. */
+struct pp_counts {
+    uint64_t submitted, completed, failed, cancelled, restarts;
 };
 
 struct ppool {
@@ -125,7 +142,13 @@ struct ppool {
     uint8_t *scratch; /* CCI_CHAN_RESP_CAP bytes, supervisor only */
     struct ppool *next_live;
     pid_t owner; /* the process the pool belongs to */
+    struct pp_counts counts;
 };
+
+static void count(uint64_t *counter)
+{
+    __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
 
 static const struct cci_executor_ops process_pool_ops;
 
@@ -182,8 +205,16 @@ static void wake_supervisor(struct ppool *pp)
 
 /* ---- completing tasks ------------------------------------------------------------ */
 
+/* Every accepted task ends here exactly once, its future settled (a task
+ * refused at submit never settles it, and is not counted). */
 static void task_free(struct ptask *t)
 {
+    if (cc_future_done(t->future)) {
+        struct pp_counts *c = &t->pool->counts;
+        count(cc_future_cancelled(t->future) ? &c->cancelled
+              : cci_future_failed(t->future) ? &c->failed
+                                             : &c->completed);
+    }
     cc_future_unref(t->future);
     free(t->in);
     free(t);
@@ -346,6 +377,7 @@ static bool claim_locked(struct ppool *pp, struct pworker *w, struct ptask *t)
     }
     t->id = ++pp->next_id;
     w->task = t;
+    w->task_start_ns = cci_now_ns();
     w->deadline = pp->time_limit ? cci_now_ns() + pp->time_limit : 0;
     __atomic_store_n(&w->writing, 1, __ATOMIC_RELAXED);
     set_wstate(w, W_BUSY);
@@ -409,6 +441,7 @@ static int pp_submit_bytes(cc_executor *ex, const cc_task_def *def,
         free(t);
         return rc;
     }
+    t->pool = pp;
     t->def = def;
     t->len = len;
     cc_future *f = cc_future_ref(t->future); /* the caller's */
@@ -420,6 +453,7 @@ static int pp_submit_bytes(cc_executor *ex, const cc_task_def *def,
     if (s == PP_RUNNING && !pp->head)
         w = idle_worker_locked(pp);
     if (w) {
+        count(&pp->counts.submitted);
         claim_locked(pp, w, t); /* a fresh future cannot be cancelled */
         bool wake = pp->sup_sleeping;
         pthread_mutex_unlock(&pp->lock);
@@ -457,6 +491,7 @@ static int pp_submit_bytes(cc_executor *ex, const cc_task_def *def,
     else
         pp->head = t;
     pp->tail = t;
+    count(&pp->counts.submitted);
     __atomic_fetch_add(&pp->queued, 1, __ATOMIC_RELEASE);
     bool wake = pp->sup_sleeping;
     pthread_mutex_unlock(&pp->lock);
@@ -547,6 +582,7 @@ static void worker_release(struct pworker *w)
  * the supervisor without the lock. Returns 0 or a negative code. */
 static int spawn(struct ppool *pp, struct pworker *w)
 {
+    w->spawn_ns = cci_now_ns();
     w->chan_fd = sealed_memfd("concur-chan", CCI_CHAN_SIZE,
                               F_SEAL_SHRINK | F_SEAL_GROW);
     w->in.fd = sealed_memfd("concur-in", 0, F_SEAL_SHRINK);
@@ -607,7 +643,7 @@ static int spawn(struct ppool *pp, struct pworker *w)
     }
     w->pid = (pid_t)cc_process_pid(w->proc);
     w->tasks_done = 0;
-    w->retiring = w->timed_out = false;
+    w->retiring = w->timed_out = w->malformed = false;
     return 0;
 }
 
@@ -661,8 +697,12 @@ static void handle_response(struct ppool *pp, struct pworker *w,
         rc = -EPROTO;
     if (rc < 0) {
         w->task = NULL;
+        w->malformed = true;
         kill_worker_locked(w);
         pthread_mutex_unlock(&pp->lock);
+        if (t && cci_trace_on())
+            cci_trace_worker_task(pp, w->pid, w->index, t->def->name,
+                                  w->task_start_ns, CCI_TASK_FAILED, -EPROTO);
         oc->task = t;
         oc->status = -EPROTO;
         if (asprintf(&oc->msg, "malformed response from worker process %d",
@@ -686,6 +726,9 @@ static void handle_response(struct ppool *pp, struct pworker *w,
             set_wstate(w, W_IDLE);
         }
         pthread_mutex_unlock(&pp->lock);
+        if (cci_trace_on())
+            cci_trace_worker_start(pp, w->pid, w->index, w->replaces,
+                                   w->spawn_ns);
         return;
     }
     /* BUSY: the task's outcome. The task stays attached until its result
@@ -695,6 +738,12 @@ static void handle_response(struct ppool *pp, struct pworker *w,
     bool retire = v.status == -ENOMEM ||
                   (pp->max_tasks && w->tasks_done >= pp->max_tasks);
     pthread_mutex_unlock(&pp->lock);
+    if (cci_trace_on())
+        cci_trace_worker_task(pp, w->pid, w->index, t->def->name,
+                              w->task_start_ns,
+                              v.status < 0 ? CCI_TASK_FAILED
+                                           : CCI_TASK_COMPLETED,
+                              v.status);
     oc->task = t;
     oc->status = v.status;
     if (v.status < 0) {
@@ -777,6 +826,9 @@ static void handle_exit(struct ppool *pp, struct pworker *w,
     bool over = false;
     if (!expected && pool_state(pp) != PP_BROKEN)
         over = count_death_locked(pp);
+    if (!expected)
+        count(&pp->counts.restarts);
+    w->replaces = expected ? 0 : pid;
     if (over)
         break_pool_locked(pp, broken,
                           "more than %u worker deaths within %.1f s (last: "
@@ -784,6 +836,18 @@ static void handle_exit(struct ppool *pp, struct pworker *w,
                           pp->budget, (double)pp->window / 1e9, (int)pid, how);
     set_wstate(w, W_EMPTY);
     pthread_mutex_unlock(&pp->lock);
+    if (cci_trace_on()) {
+        if (t && !timed_out)
+            cci_trace_worker_task(pp, pid, w->index, t->def->name,
+                                  w->task_start_ns, CCI_TASK_FAILED,
+                                  CC_EWORKER_LOST);
+        cci_trace_worker_exit(pp, pid, w->index,
+                              expected      ? CCI_WORKER_RETIRED
+                              : timed_out   ? CCI_WORKER_TIMED_OUT
+                              : w->malformed ? CCI_WORKER_KILLED
+                                            : CCI_WORKER_DIED,
+                              code);
+    }
     if (t && !timed_out)
         task_fail(t, CC_EWORKER_LOST,
                   "worker process %d %s while running task '%s'", (int)pid,
@@ -803,6 +867,8 @@ static int64_t check_deadlines(struct ppool *pp)
     struct ptask *late[64];
     unsigned nlate = 0;
     pid_t pids[64];
+    unsigned slots[64];
+    int64_t starts[64];
     pthread_mutex_lock(&pp->lock);
     for (unsigned i = 0; i < pp->max_workers; i++) {
         struct pworker *w = &pp->workers[i];
@@ -821,6 +887,8 @@ static int64_t check_deadlines(struct ppool *pp)
         if (st == W_BUSY && nlate < 64) {
             wait_writer(w);
             late[nlate] = w->task;
+            slots[nlate] = w->index;
+            starts[nlate] = w->task_start_ns;
             pids[nlate++] = w->pid;
             w->timed_out = true; /* the task is failed here, not at exit */
             w->task = NULL;
@@ -828,12 +896,16 @@ static int64_t check_deadlines(struct ppool *pp)
         kill_worker_locked(w);
     }
     pthread_mutex_unlock(&pp->lock);
-    for (unsigned i = 0; i < nlate; i++)
+    for (unsigned i = 0; i < nlate; i++) {
+        if (cci_trace_on())
+            cci_trace_worker_task(pp, pids[i], slots[i], late[i]->def->name,
+                                  starts[i], CCI_TASK_FAILED, -ETIMEDOUT);
         task_fail(late[i], -ETIMEDOUT,
                   "task '%s' exceeded the time limit of %.3f s; worker "
                   "process %d was killed",
                   late[i]->def->name, (double)pp->time_limit / 1e9,
                   (int)pids[i]);
+    }
     return next;
 }
 
@@ -1154,6 +1226,71 @@ static unsigned pp_max_workers(const cc_executor *ex)
     return ((const struct ppool *)ex)->max_workers;
 }
 
+/* Lock-free reads of atomics; like the thread pool's, a snapshot while
+ * busy. Completion counts are read first, so that finished <= submitted
+ * in the snapshot. */
+static int pp_stats(const cc_executor *ex, cc_pool_stats *out)
+{
+    struct ppool *pp = (struct ppool *)ex;
+    cc_pool_stats s = {0};
+    s.completed = __atomic_load_n(&pp->counts.completed, __ATOMIC_RELAXED);
+    s.failed = __atomic_load_n(&pp->counts.failed, __ATOMIC_RELAXED);
+    s.cancelled = __atomic_load_n(&pp->counts.cancelled, __ATOMIC_RELAXED);
+    s.worker_restarts = __atomic_load_n(&pp->counts.restarts,
+                                        __ATOMIC_RELAXED);
+    s.queued = __atomic_load_n(&pp->queued, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < pp->max_workers; i++) {
+        enum wstate st = wstate(&pp->workers[i]);
+        s.workers += st != W_EMPTY;
+        s.idle_workers += st == W_IDLE;
+        s.running += st == W_BUSY;
+    }
+    s.submitted = __atomic_load_n(&pp->counts.submitted, __ATOMIC_RELAXED);
+    s.max_workers = pp->max_workers;
+    enum pool_state st = pool_state(pp);
+    s.shutdown = st != PP_RUNNING;
+    s.broken = st == PP_BROKEN;
+    *out = s;
+    return 0;
+}
+
+static const char *wstate_name(enum wstate st)
+{
+    static const char *const names[] = {"empty", "starting", "idle", "busy",
+                                        "exiting"};
+    return names[st];
+}
+
+/* One line per worker slot in use, under the lock (held briefly by
+ * everyone, never across a blocking call). */
+static void pp_dump_workers(const cc_executor *ex, FILE *out)
+{
+    struct ppool *pp = (struct ppool *)ex;
+    int64_t now = cci_now_ns();
+    pthread_mutex_lock(&pp->lock);
+    for (unsigned i = 0; i < pp->max_workers; i++) {
+        struct pworker *w = &pp->workers[i];
+        enum wstate st = wstate(w);
+        if (st == W_EMPTY)
+            continue;
+        if (st == W_STARTING) {
+            /* The supervisor fills in the slot without the lock. */
+            fprintf(out, "    worker %u: starting\n", i);
+            continue;
+        }
+        fprintf(out, "    worker %u: pid %d, %s", i, (int)w->pid,
+                wstate_name(st));
+        if (st == W_BUSY && w->task)
+            fprintf(out, " running task '%s' (%zu bytes in) for %.3f s",
+                    w->task->def->name, w->task->len,
+                    (double)(now - w->task_start_ns) / 1e9);
+        fprintf(out, ", %u tasks done\n", w->tasks_done);
+    }
+    if (pool_state(pp) == PP_BROKEN && pp->broken_reason)
+        fprintf(out, "    broken: %s\n", pp->broken_reason);
+    pthread_mutex_unlock(&pp->lock);
+}
+
 static const struct cci_executor_ops process_pool_ops = {
     .kind = "process",
     .submit = pp_submit,
@@ -1161,7 +1298,23 @@ static const struct cci_executor_ops process_pool_ops = {
     .destroy = pp_destroy,
     .max_workers = pp_max_workers,
     .submit_bytes = pp_submit_bytes,
+    .stats = pp_stats,
+    .dump_workers = pp_dump_workers,
 };
+
+bool cci_process_pools_foreach(void (*fn)(cc_executor *ex, void *ctx),
+                               void *ctx)
+{
+    /* Timed, as the thread pools' list: the exit handler holds the lock
+     * while it waits for the pools to drain. */
+    if (!cci_mutex_lock_briefly(&live_lock))
+        return false;
+    for (struct ppool *p = live_pools; p; p = p->next_live)
+        if (p->owner == getpid())
+            fn(&p->base, ctx);
+    pthread_mutex_unlock(&live_lock);
+    return true;
+}
 
 int cc_process_pool_pids(cc_executor *ex, int64_t *pids, size_t cap)
 {
@@ -1261,6 +1414,12 @@ int cc_process_pool_new(cc_executor **out, const cc_process_pool_options *opts)
         return rc;
     }
     pp->owner = getpid();
+    /* Dumps and traces show the pool by this name unless renamed. */
+    static unsigned long pool_counter;
+    char name[48];
+    snprintf(name, sizeof name, "ProcessPoolExecutor-%lu",
+             __atomic_fetch_add(&pool_counter, 1, __ATOMIC_RELAXED));
+    cci_name_set_default(pp, name);
     cci_process_register_exit(); /* first: see process_internal.h */
     pthread_once(&exit_once, register_exit);
     pthread_mutex_lock(&live_lock);

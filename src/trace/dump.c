@@ -146,7 +146,7 @@ static void print_pool(cc_executor *ex, void *ctx)
             "Pool \"%s\" (%p, %s pool), %s: workers %u started of %u, %u "
             "idle; queued %llu, running %llu\n"
             "    submitted %llu, completed %llu, failed %llu, cancelled %llu, "
-            "stolen %llu, worker restarts %llu\n",
+            "stolen %llu, worker restarts %llu, fork-join tasks %llu\n",
             name, (void *)ex, cc_executor_kind(ex),
             s.broken     ? "BROKEN"
             : s.shutdown ? "SHUTDOWN"
@@ -156,7 +156,10 @@ static void print_pool(cc_executor *ex, void *ctx)
             (unsigned long long)s.submitted, (unsigned long long)s.completed,
             (unsigned long long)s.failed, (unsigned long long)s.cancelled,
             (unsigned long long)s.stolen,
-            (unsigned long long)s.worker_restarts);
+            (unsigned long long)s.worker_restarts,
+            (unsigned long long)s.forkjoin_done);
+    if (ex->ops->dump_workers)
+        ex->ops->dump_workers(ex, out);
 }
 
 int cc_dump(FILE *out)
@@ -176,9 +179,10 @@ int cc_dump(FILE *out)
             (int)getpid(), d.n, d.tracking ? "on" : "off");
     for (size_t i = 0; i < d.n; i++)
         print_thread(&d, d.threads[i]);
-    if (!cci_thread_pools_foreach(print_pool, out))
-        fprintf(out, "Pools: not shown (the pool list is busy: the process "
-                     "is exiting)\n");
+    if (!cci_thread_pools_foreach(print_pool, out) ||
+        !cci_process_pools_foreach(print_pool, out))
+        fprintf(out, "Pools: not all shown (a pool list is busy: the "
+                     "process is exiting)\n");
     fprintf(out, "end of concur dump\n");
     fflush(out);
 

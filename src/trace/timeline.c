@@ -23,11 +23,13 @@
  * Cost when not recording: the hooks (cci_block_end, the pools' task runner)
  * test cci_trace_on(), one relaxed load and a predictable branch.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,19 +40,36 @@
 enum event_type {
     EV_BLOCKED,
     EV_TASK,
-    EV_THREAD /* an instant: kind 1 start, 0 end with status */
+    EV_THREAD,        /* an instant: kind 1 start, 0 end with status */
+    EV_WORKER_START,  /* a worker process from spawn to ready */
+    EV_WORKER_TASK,   /* a task in a worker process */
+    EV_WORKER_EXIT,   /* an instant: kind enum cci_worker_end */
+    EV_CORO_RUN,      /* a coroutine task ran on the loop thread */
+    EV_CORO_LIFE      /* a coroutine task from creation to done */
 };
 
 /* 64 bytes: one cache line per event. */
 struct event {
     int64_t start_ns;
     int64_t end_ns;
-    const void *object;
+    const void *object; /* the object waited on, the pool, the task */
+    union {
+        const void *fn; /* EV_CORO_*: the task's function, for its name */
+        struct {
+            int32_t pid;   /* EV_WORKER_*: the worker process */
+            uint32_t slot; /* its place in the pool */
+        } worker;
+    } u;
     uint16_t type;  /* enum event_type */
-    uint16_t kind;  /* cc_wait_kind, or enum cci_task_outcome */
-    int32_t status; /* EV_THREAD end: the thread's status */
-    char label[32]; /* the object's name, cut; "" if it had none */
+    uint16_t kind;  /* cc_wait_kind, enum cci_task_outcome, or
+                       enum cci_worker_end */
+    int32_t status; /* EV_THREAD end: the thread's status; a task's error
+                       code; a worker's exit code; EV_WORKER_START: the
+                       pid it replaces */
+    char label[24]; /* a name, cut; "" if none */
 };
+
+_Static_assert(sizeof(struct event) == 64, "an event is one cache line");
 
 struct buffer {
     struct buffer *next; /* the global list; guarded by list_lock */
@@ -198,6 +217,88 @@ void cci_trace_thread(bool start, int status)
     record(&e);
 }
 
+/* ---- process pool workers ---------------------------------------------------
+ * Recorded in the parent, by whichever thread saw the event (the supervisor
+ * or a submitting thread), for the worker's own track: the file shows each
+ * worker as a process of its own (pid and tid the worker's pid). */
+
+static void worker_event(struct event *e, int pid, unsigned slot)
+{
+    e->u.worker.pid = pid;
+    e->u.worker.slot = slot;
+    record(e);
+}
+
+void cci_trace_worker_start(const void *pool, int pid, unsigned slot,
+                            int replaces, int64_t spawn_ns)
+{
+    struct event e = {.start_ns = spawn_ns,
+                      .end_ns = cci_now_ns(),
+                      .object = pool,
+                      .type = EV_WORKER_START,
+                      .status = replaces};
+    cci_name_lookup(pool, e.label, sizeof e.label);
+    worker_event(&e, pid, slot);
+}
+
+void cci_trace_worker_task(const void *pool, int pid, unsigned slot,
+                           const char *task, int64_t start_ns,
+                           enum cci_task_outcome outcome, int status)
+{
+    struct event e = {.start_ns = start_ns,
+                      .end_ns = cci_now_ns(),
+                      .object = pool,
+                      .type = EV_WORKER_TASK,
+                      .kind = (uint16_t)outcome,
+                      .status = status};
+    snprintf(e.label, sizeof e.label, "%s", task ? task : "");
+    worker_event(&e, pid, slot);
+}
+
+void cci_trace_worker_exit(const void *pool, int pid, unsigned slot,
+                           enum cci_worker_end how, int code)
+{
+    int64_t now = cci_now_ns();
+    struct event e = {.start_ns = now,
+                      .end_ns = now,
+                      .object = pool,
+                      .type = EV_WORKER_EXIT,
+                      .kind = (uint16_t)how,
+                      .status = code};
+    worker_event(&e, pid, slot);
+}
+
+/* ---- coroutine tasks --------------------------------------------------------
+ * Recorded on the loop thread. A task is known by its future's address
+ * (its async id in the file) and named by the future's name, if it has
+ * one, else by its function's symbol when the file is written. */
+
+static void coro_event(struct event *e, const void *future, const void *fn)
+{
+    e->object = future;
+    e->u.fn = fn;
+    cci_name_lookup(future, e->label, sizeof e->label);
+    record(e);
+}
+
+void cci_trace_coro_run(const void *future, const void *fn, int64_t start_ns)
+{
+    struct event e = {.start_ns = start_ns,
+                      .end_ns = cci_now_ns(),
+                      .type = EV_CORO_RUN};
+    coro_event(&e, future, fn);
+}
+
+void cci_trace_coro_done(const void *future, const void *fn,
+                         int64_t created_ns, enum cci_task_outcome outcome)
+{
+    struct event e = {.start_ns = created_ns,
+                      .end_ns = cci_now_ns(),
+                      .type = EV_CORO_LIFE,
+                      .kind = (uint16_t)outcome};
+    coro_event(&e, future, fn);
+}
+
 /* ---- writing ------------------------------------------------------------- */
 
 static void json_string(FILE *f, const char *s)
@@ -234,11 +335,165 @@ static double micros(int64_t ns)
     return ns < session_start_ns ? 0.0 : (double)(ns - session_start_ns) / 1e3;
 }
 
+/* Worker processes already named in the file (their "M" events). */
+struct named_pids {
+    int *pids;
+    size_t n, cap;
+};
+
+/* Names a worker's track the first time one of its events is written. */
+static void name_worker(FILE *f, struct named_pids *named, int pid,
+                        unsigned slot)
+{
+    for (size_t i = 0; i < named->n; i++)
+        if (named->pids[i] == pid)
+            return;
+    if (named->n == named->cap) {
+        size_t cap = named->cap ? named->cap * 2 : 16;
+        int *p = realloc(named->pids, cap * sizeof *p);
+        if (!p)
+            return; /* unnamed: shown as "Process PID" */
+        named->pids = p;
+        named->cap = cap;
+    }
+    named->pids[named->n++] = pid;
+    fprintf(f,
+            ",\n{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"process_name\","
+            "\"args\":{\"name\":\"ProcessPoolWorker-%u\"}}"
+            ",\n{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"thread_name\","
+            "\"args\":{\"name\":\"worker %d\"}}",
+            pid, pid, slot, pid, pid, pid);
+}
+
+static const char *worker_end_name(unsigned how)
+{
+    switch (how) {
+    case CCI_WORKER_RETIRED:
+        return "worker retired";
+    case CCI_WORKER_TIMED_OUT:
+        return "worker killed: time limit";
+    case CCI_WORKER_KILLED:
+        return "worker killed: protocol error";
+    default:
+        return "worker died";
+    }
+}
+
+static void write_worker_event(FILE *f, struct named_pids *named,
+                               const struct event *e)
+{
+    int pid = e->u.worker.pid;
+    name_worker(f, named, pid, e->u.worker.slot);
+    double ts = micros(e->start_ns);
+    if (e->type == EV_WORKER_EXIT) {
+        char how[96];
+        if (e->status < 0) {
+            const char *d = sigdescr_np(-e->status);
+            snprintf(how, sizeof how, "killed by signal %d (%s)", -e->status,
+                     d ? d : "unknown signal");
+        } else {
+            snprintf(how, sizeof how, "exited with status %d", e->status);
+        }
+        fprintf(f,
+                ",\n{\"ph\":\"i\",\"s\":\"p\",\"pid\":%d,\"tid\":%d,"
+                "\"ts\":%.3f,\"cat\":\"worker\",\"name\":\"%s\","
+                "\"args\":{\"pool\":\"%p\",\"exit\":\"%s\"}}",
+                pid, pid, ts, worker_end_name(e->kind), e->object, how);
+        return;
+    }
+    fprintf(f,
+            ",\n{\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,"
+            "\"dur\":%.3f,",
+            pid, pid, ts, micros(e->end_ns) - ts);
+    if (e->type == EV_WORKER_START) {
+        fprintf(f, "\"cat\":\"worker\",\"name\":\"worker starting\","
+                   "\"args\":{\"pool\":");
+        json_string(f, e->label);
+        fprintf(f, ",\"slot\":%u", e->u.worker.slot);
+        if (e->status)
+            fprintf(f, ",\"replaces\":%d", (int)e->status);
+        fputs("}}", f);
+        return;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "task %s", e->label);
+    fputs("\"cat\":\"task\",\"name\":", f);
+    json_string(f, name);
+    fprintf(f, ",\"args\":{\"pool\":\"%p\",\"outcome\":\"%s\"", e->object,
+            outcome_name(e->kind));
+    if (e->status)
+        fprintf(f, ",\"status\":%d", (int)e->status);
+    fputs("}}", f);
+}
+
+/* A coroutine task's name: the future's name, else its function's symbol
+ * (exported ones: link with -rdynamic), else "task". */
+static void coro_name(const struct event *e, char *buf, size_t cap)
+{
+    Dl_info info;
+    if (e->label[0])
+        snprintf(buf, cap, "%s", e->label);
+    else if (e->u.fn && dladdr(e->u.fn, &info) && info.dli_sname &&
+             info.dli_saddr == e->u.fn)
+        snprintf(buf, cap, "%s", info.dli_sname);
+    else
+        snprintf(buf, cap, "task");
+}
+
+/* A running slice is drawn twice: on the loop thread's track (what ran
+ * there) and nested in the task's async track (when the task ran). The
+ * async track is keyed by the future's address. */
+static void write_coro_event(FILE *f, int pid, const struct buffer *b,
+                             const struct event *e)
+{
+    char name[64];
+    coro_name(e, name, sizeof name);
+    double ts = micros(e->start_ns), end = micros(e->end_ns);
+    if (e->type == EV_CORO_RUN) {
+        fprintf(f,
+                ",\n{\"ph\":\"X\",\"pid\":%d,\"tid\":%lld,\"ts\":%.3f,"
+                "\"dur\":%.3f,\"cat\":\"coroutine\",\"name\":",
+                pid, (long long)b->tid, ts, end - ts);
+        json_string(f, name);
+        fprintf(f, ",\"args\":{\"task\":\"%p\"}}", e->object);
+        fprintf(f,
+                ",\n{\"ph\":\"b\",\"pid\":%d,\"tid\":%lld,\"ts\":%.3f,"
+                "\"cat\":\"coroutine\",\"id\":\"%p\",\"name\":\"running\"}"
+                ",\n{\"ph\":\"e\",\"pid\":%d,\"tid\":%lld,\"ts\":%.3f,"
+                "\"cat\":\"coroutine\",\"id\":\"%p\",\"name\":\"running\"}",
+                pid, (long long)b->tid, ts, e->object, pid, (long long)b->tid,
+                end, e->object);
+        return;
+    }
+    fprintf(f,
+            ",\n{\"ph\":\"b\",\"pid\":%d,\"tid\":%lld,\"ts\":%.3f,"
+            "\"cat\":\"coroutine\",\"id\":\"%p\",\"name\":",
+            pid, (long long)b->tid, ts, e->object);
+    json_string(f, name);
+    fprintf(f,
+            "}"
+            ",\n{\"ph\":\"e\",\"pid\":%d,\"tid\":%lld,\"ts\":%.3f,"
+            "\"cat\":\"coroutine\",\"id\":\"%p\",\"name\":",
+            pid, (long long)b->tid, end, e->object);
+    json_string(f, name);
+    fprintf(f, ",\"args\":{\"outcome\":\"%s\"}}", outcome_name(e->kind));
+}
+
 static void write_event(FILE *f, int pid, const struct buffer *b,
-                        const struct event *e)
+                        const struct event *e, struct named_pids *named)
 {
     double ts = micros(e->start_ns);
-    if (e->type == EV_THREAD) {
+    switch (e->type) {
+    case EV_WORKER_START:
+    case EV_WORKER_TASK:
+    case EV_WORKER_EXIT:
+        write_worker_event(f, named, e);
+        return;
+    case EV_CORO_RUN:
+    case EV_CORO_LIFE:
+        write_coro_event(f, pid, b, e);
+        return;
+    case EV_THREAD:
         fprintf(f,
                 ",\n{\"ph\":\"i\",\"s\":\"t\",\"pid\":%d,\"tid\":%lld,"
                 "\"ts\":%.3f,\"cat\":\"thread\",\"name\":\"%s\"",
@@ -248,6 +503,8 @@ static void write_event(FILE *f, int pid, const struct buffer *b,
             fprintf(f, ",\"args\":{\"status\":%d}", (int)e->status);
         fputs("}", f);
         return;
+    default:
+        break;
     }
     fprintf(f,
             ",\n{\"ph\":\"X\",\"pid\":%d,\"tid\":%lld,\"ts\":%.3f,"
@@ -284,6 +541,7 @@ static long write_json(FILE *f, uint64_t gen)
     int pid = (int)getpid();
     long written = 0;
     size_t dropped = 0;
+    struct named_pids named = {0};
     fprintf(f,
             "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n"
             "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":\"process_name\","
@@ -301,10 +559,11 @@ static long write_json(FILE *f, uint64_t gen)
         json_string(f, b->thread_name);
         fputs("}}", f);
         for (size_t i = 0; i < b->count; i++)
-            write_event(f, pid, b, &b->events[i]);
+            write_event(f, pid, b, &b->events[i], &named);
         written += (long)b->count;
         dropped += b->dropped;
     }
+    free(named.pids);
     fprintf(f,
             "\n],\"otherData\":{\"producer\":\"concur\","
             "\"dropped_events\":%zu}}\n",

@@ -23,12 +23,17 @@
 
 /* ---- the switches (state.c) ---------------------------------------------- */
 
+/* Hidden: the library's own code reads them PC-relative, one instruction,
+ * instead of through the global offset table (PIC objects, which both the
+ * shared and the static library are built from). */
+#define CCI_HIDDEN __attribute__((visibility("hidden")))
+
 /* cc_debug_flag bits that are on; 0 when lock debugging is off. */
-extern uint32_t cci_debug_state;
+extern CCI_HIDDEN uint32_t cci_debug_state;
 /* 1 while a trace is recorded. */
-extern uint32_t cci_trace_state;
+extern CCI_HIDDEN uint32_t cci_trace_state;
 /* Number of names in the name table (0: lookups can be skipped). */
-extern uint32_t cci_names_used;
+extern CCI_HIDDEN uint32_t cci_names_used;
 
 static inline bool cci_lockdep_on(void)
 {
@@ -132,6 +137,38 @@ enum cci_task_outcome {
 /* Records a pool task run by the calling thread from start_ns until now. */
 void cci_trace_task(const void *pool, const char *pool_label, int64_t start_ns,
                     enum cci_task_outcome outcome);
+
+/* ---- process pool workers (recorded by the parent, on the worker's track,
+ * pid = the worker's pid). slot: the worker's place in its pool. */
+
+/* How a worker process ended. */
+enum cci_worker_end {
+    CCI_WORKER_RETIRED,   /* asked to exit (max tasks, shutdown), exit 0 */
+    CCI_WORKER_DIED,      /* crashed, killed from outside, exited on its own */
+    CCI_WORKER_TIMED_OUT, /* killed for a task's time limit */
+    CCI_WORKER_KILLED     /* killed by the pool for a malformed message */
+};
+
+/* The worker started at spawn_ns is ready now; replaces: the pid of the
+ * dead worker it replaces, or 0. */
+void cci_trace_worker_start(const void *pool, int pid, unsigned slot,
+                            int replaces, int64_t spawn_ns);
+/* The worker ran task from start_ns until now; status its error code. */
+void cci_trace_worker_task(const void *pool, int pid, unsigned slot,
+                           const char *task, int64_t start_ns,
+                           enum cci_task_outcome outcome, int status);
+/* The worker's process has been reaped; code as cc_process_exitcode. */
+void cci_trace_worker_exit(const void *pool, int pid, unsigned slot,
+                           enum cci_worker_end how, int code);
+
+/* ---- coroutine tasks (recorded on the loop thread). A task is known by
+ * its future; fn names it when the future has no name. */
+
+/* The task ran from start_ns until now (one slice between switches). */
+void cci_trace_coro_run(const void *future, const void *fn, int64_t start_ns);
+/* The task, created at created_ns, is done. */
+void cci_trace_coro_done(const void *future, const void *fn,
+                         int64_t created_ns, enum cci_task_outcome outcome);
 
 /* Starts a trace from CONCUR_TRACE (state.c); writes it at exit. */
 void cci_trace_start_from_env(const char *path);

@@ -20,7 +20,7 @@
 #include "concur/error.h"
 
 typedef struct compare_args {
-    bool json, python, list, help, no_progress;
+    bool json, python, list, help, no_progress, stats;
     const char *svg;
     size_t workloads[16]; /* indexes into cmp_workloads(), in order */
     size_t n_workloads;
@@ -44,6 +44,7 @@ static void usage(FILE *f)
         "[--svg FILE]\n"
         "                      [--python] [--task LIB.so:FUNCTION] "
         "[--no-progress]\n"
+        "                      [--stats]\n"
         "       concur compare --list\n"
         "\n"
         "Runs each workload under each concurrency model, each model in a "
@@ -80,6 +81,12 @@ static void usage(FILE *f)
         "                   (see include/concur/compare.h)\n"
         "  --no-progress    no progress bar (drawn on stderr only when it is\n"
         "                   a terminal)\n"
+        "  --stats          after each table, the pools' statistics: "
+        "tasks\n"
+        "                   submitted, completed, failed, cancelled, "
+        "stolen,\n"
+        "                   the queue's depth, worker restarts (in JSON: "
+        "\"stats\")\n"
         "  --list           the workloads and models, with their defaults\n"
         "  --help           this text\n"
         "\n"
@@ -262,6 +269,8 @@ static int parse(int argc, char **argv, compare_args *a)
             a->python = true;
         } else if (strcmp(arg, "--list") == 0) {
             a->list = true;
+        } else if (strcmp(arg, "--stats") == 0) {
+            a->stats = true;
         } else if (strcmp(arg, "--no-progress") == 0) {
             a->no_progress = true;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -606,7 +615,8 @@ int cmd_compare(int argc, char **argv)
     run_plan rp = {.a = &a,
                    .o = {.timeout_s = a.timeout_s,
                          .repeat = a.repeat,
-                         .progress = !a.no_progress}};
+                         .progress = !a.no_progress,
+                         .stats = a.stats}};
     cmp_machine_probe(&rp.machine);
     rp.n_rows = plan_rows(&a, rp.rows);
     size_t total = 0;
@@ -633,6 +643,8 @@ int cmd_compare(int argc, char **argv)
         if (!a.json) {
             cmp_progress_clear();
             cmp_table(stdout, wr, rp.machine.cpus, a.repeat);
+            if (a.stats)
+                cmp_stats_table(stdout, wr);
         }
     }
     cmp_progress_clear();

@@ -125,6 +125,16 @@ int cmp_user_task_load(const char *lib, const char *sym, char *err, size_t cap);
 
 /* ---- one measurement ---------------------------------------------------- */
 
+/* A pool's statistics (cc_executor_stats) after its run, for --stats:
+ * read once the pool has shut down, so they are exact, plus the queue's
+ * depth at the moment the last task was submitted. */
+typedef struct cmp_pool_stats {
+    bool valid; /* the model ran a pool and its figures were read */
+    bool stealing; /* stolen applies (the thread pool) */
+    uint64_t submitted, completed, failed, cancelled, stolen, restarts;
+    uint64_t queued_after_submit;
+} cmp_pool_stats;
+
 /* What a measuring child reports through its pipe. */
 typedef struct cmp_report {
     uint32_t magic;
@@ -135,6 +145,7 @@ typedef struct cmp_report {
     uint64_t checksum;
     uint64_t failed_tasks;
     uint32_t workers;
+    cmp_pool_stats stats;
     char message[400];
 } cmp_report;
 
@@ -165,6 +176,7 @@ typedef struct cmp_result {
     double runs_min_s, runs_max_s; /* wall of the fastest and slowest run */
     unsigned workers;
     uint64_t checksum;
+    cmp_pool_stats stats; /* of the median run */
     char note[400]; /* why unavailable or failed; empty when ok */
 } cmp_result;
 
@@ -172,6 +184,7 @@ typedef struct cmp_options {
     int timeout_s;
     int repeat;
     bool progress;
+    bool stats; /* --stats: the pools' statistics too */
 } cmp_options;
 
 /* One run of a model, as the parent saw it. */
@@ -180,6 +193,7 @@ typedef struct cmp_sample {
     int64_t wall_ns, cpu_ns, peak_kib;
     uint64_t checksum;
     uint32_t workers;
+    cmp_pool_stats stats;
     double others;  /* share of all CPUs other processes used meanwhile */
     char note[400]; /* why it failed */
 } cmp_sample;
@@ -238,6 +252,8 @@ void cmp_verdict(cmp_workload_result *wr, long cpus);
 /* runs: --repeat; above 1 the table shows each row's fastest and slowest
  * run. */
 void cmp_table(FILE *f, const cmp_workload_result *wr, long cpus, int runs);
+/* --stats: the statistics of each pool row (nothing if none ran). */
+void cmp_stats_table(FILE *f, const cmp_workload_result *wr);
 /* What the columns mean, and whether other processes disturbed rows. */
 void cmp_table_legend(FILE *f, const cmp_options *o, const cmp_machine *m,
                       const cmp_workload_result *wrs, size_t n);

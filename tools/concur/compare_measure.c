@@ -371,6 +371,7 @@ static int run_c(cmp_model m, const cmp_params *p, const cmp_options *o,
     s->peak_kib = r.peak_kib;
     s->checksum = r.checksum;
     s->workers = r.workers;
+    s->stats = r.stats;
     if (r.status < 0) {
         snprintf(s->note, sizeof s->note, "%s",
                  r.message[0] ? r.message : cc_strerror(r.status));
@@ -538,6 +539,7 @@ void cmp_reduce(cmp_model m, cmp_sample *runs, int n, long cpus,
             /* A failed run decides the row: it is the news. */
             snprintf(out->note, sizeof out->note, "%s", runs[k].note);
             out->workers = runs[k].workers;
+            out->stats = runs[k].stats;
             return;
         }
     if (n == 0) {
@@ -563,6 +565,7 @@ void cmp_reduce(cmp_model m, cmp_sample *runs, int n, long cpus,
     out->peak_mib = mid->peak_kib / 1024.0;
     out->workers = mid->workers;
     out->checksum = mid->checksum;
+    out->stats = mid->stats;
     out->others = mid->others;
     out->runs_min_s = runs[0].wall_ns / 1e9;
     out->runs_max_s = runs[n - 1].wall_ns / 1e9;

@@ -167,6 +167,34 @@ static void run_threads(slot *slots, uint64_t n, cmp_report *r)
     r->workers = (uint32_t)started;
 }
 
+/* ---- pool statistics ---------------------------------------------------- */
+
+/* The queue's depth once every task is submitted (before any wait). */
+static void note_queue(cc_executor *ex, cmp_report *r)
+{
+    cc_pool_stats s;
+    if (cc_executor_stats(ex, &s) == 0)
+        r->stats.queued_after_submit = s.queued;
+}
+
+/* Shuts ex down (waiting: its freeing would anyway) and reads its final,
+ * exact statistics. */
+static void read_stats(cc_executor *ex, cmp_report *r)
+{
+    cc_pool_stats s;
+    cc_executor_shutdown(ex, true, false);
+    if (cc_executor_stats(ex, &s) != 0)
+        return;
+    r->stats.valid = true;
+    r->stats.stealing = strcmp(cc_executor_kind(ex), "thread") == 0;
+    r->stats.submitted = s.submitted;
+    r->stats.completed = s.completed;
+    r->stats.failed = s.failed;
+    r->stats.cancelled = s.cancelled;
+    r->stats.stolen = s.stolen;
+    r->stats.restarts = s.worker_restarts;
+}
+
 /* ---- thread pool -------------------------------------------------------- */
 
 static int pool_task(void *arg, void **result)
@@ -200,6 +228,7 @@ static void run_thread_pool(slot *slots, uint64_t n, const cmp_params *p,
             break;
         }
     }
+    note_queue(ex, r);
     /* The slots hold each outcome; waiting on every future is what
      * `[f.result() for f in futures]` does. */
     for (uint64_t i = 0; i < submitted; i++) {
@@ -208,6 +237,7 @@ static void run_thread_pool(slot *slots, uint64_t n, const cmp_params *p,
     }
     free(fs);
     r->workers = cc_executor_max_workers(ex);
+    read_stats(ex, r);
     cc_executor_free(ex);
     if (submitted == n)
         collect(slots, n, r);
@@ -389,6 +419,7 @@ static void run_process_pool(slot *slots, uint64_t n, const cmp_params *p,
             break;
         }
     }
+    note_queue(ex, r);
     uint64_t lost_workers = 0;
     for (uint64_t i = 0; i < submitted; i++) {
         slot *s = &slots[i];
@@ -420,6 +451,7 @@ static void run_process_pool(slot *slots, uint64_t n, const cmp_params *p,
     /* Read while the workers live: their own peaks, not their parent's. */
     *workers_kib = workers_peak_kib(ex);
     r->workers = cc_executor_max_workers(ex);
+    read_stats(ex, r);
     cc_executor_free(ex);
     if (submitted == n) {
         collect(slots, n, r);

@@ -327,6 +327,34 @@ void cmp_table(FILE *f, const cmp_workload_result *wr, long cpus, int runs)
     fflush(f);
 }
 
+void cmp_stats_table(FILE *f, const cmp_workload_result *wr)
+{
+    bool any = false;
+    for (size_t i = 0; i < wr->n_rows; i++) {
+        const cmp_result *r = &wr->rows[i];
+        const cmp_pool_stats *s = &r->stats;
+        if (!s->valid) /* failed rows too: their restarts are the news */
+            continue;
+        if (!any)
+            fprintf(f, "  %-16s %9s %9s %6s %9s %6s %6s %8s\n",
+                    "pool statistics", "submitted", "completed", "failed",
+                    "cancelled", "stolen", "queued", "restarts");
+        any = true;
+        char stolen[24] = "-";
+        if (s->stealing)
+            snprintf(stolen, sizeof stolen, "%llu",
+                     (unsigned long long)s->stolen);
+        fprintf(f, "  %-16s %9llu %9llu %6llu %9llu %6s %6llu %8llu\n",
+                cmp_model_name(r->model), (unsigned long long)s->submitted,
+                (unsigned long long)s->completed,
+                (unsigned long long)s->failed,
+                (unsigned long long)s->cancelled, stolen,
+                (unsigned long long)s->queued_after_submit,
+                (unsigned long long)s->restarts);
+    }
+    fflush(f);
+}
+
 void cmp_table_legend(FILE *f, const cmp_options *o, const cmp_machine *m,
                       const cmp_workload_result *wrs, size_t n)
 {
@@ -360,6 +388,14 @@ void cmp_table_legend(FILE *f, const cmp_options *o, const cmp_machine *m,
             o->repeat > 1 ? "runs      the fastest and the slowest run: how "
                             "far to trust the median\n"
                           : "");
+    if (o->stats)
+        fputs("\npool statistics (cc_executor_stats, read after the pool "
+              "shut down; see\ndocs/observability.md): tasks submitted, "
+              "completed, failed, cancelled;\nstolen: taken by a worker "
+              "from another worker's queue (- : no stealing);\nqueued: "
+              "tasks still waiting when the last one was submitted; "
+              "restarts:\nworker processes that died and were replaced\n",
+              f);
 }
 
 /* ---- JSON --------------------------------------------------------------- */
@@ -380,7 +416,23 @@ static void jstr_or_null(FILE *f, const char *s)
         fputs("null", f);
 }
 
-static void json_result(FILE *f, const cmp_result *r)
+static void json_stats(FILE *f, const cmp_pool_stats *s)
+{
+    fprintf(f,
+            ", \"stats\": {\"submitted\": %llu, \"completed\": %llu, "
+            "\"failed\": %llu, \"cancelled\": %llu, \"stolen\": ",
+            (unsigned long long)s->submitted, (unsigned long long)s->completed,
+            (unsigned long long)s->failed, (unsigned long long)s->cancelled);
+    if (s->stealing)
+        fprintf(f, "%llu", (unsigned long long)s->stolen);
+    else
+        fputs("null", f);
+    fprintf(f, ", \"queued_after_submit\": %llu, \"worker_restarts\": %llu}",
+            (unsigned long long)s->queued_after_submit,
+            (unsigned long long)s->restarts);
+}
+
+static void json_result(FILE *f, const cmp_result *r, bool stats)
 {
     fputs("{\"model\": ", f);
     json_string(f, cmp_model_name(r->model));
@@ -406,6 +458,8 @@ static void json_result(FILE *f, const cmp_result *r)
         fputs(", \"runs_max_s\": ", f);
         jnum(f, r->runs_max_s, "%.6g");
     }
+    if (stats && r->stats.valid)
+        json_stats(f, &r->stats);
     fputs(", \"note\": ", f);
     jstr_or_null(f, r->note);
     fputc('}', f);
@@ -460,7 +514,7 @@ void cmp_json(FILE *f, const cmp_machine *m, const cmp_options *o,
         fputs(",\n   \"results\": [", f);
         for (size_t k = 0; k < wr->n_rows; k++) {
             fputs(k ? ",\n    " : "\n    ", f);
-            json_result(f, &wr->rows[k]);
+            json_result(f, &wr->rows[k], o->stats);
         }
         fputs("],\n   \"verdict\": ", f);
         json_string(f, wr->verdict);
