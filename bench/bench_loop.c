@@ -20,11 +20,8 @@
 #include "bench.h"
 #include "echo_load.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -35,7 +32,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,11 +80,15 @@ static int64_t cc_coro_switch(void *state, uint64_t iters)
     return cci_coro_bench_roundtrips(iters);
 }
 
+#if defined(__x86_64__) || defined(__aarch64__)
+#define BENCH_BARE_SWAP 1
+void bench_bare_swap(void **save, void *to);
+static void bare_entry(void);
+
 #if defined(__x86_64__)
 /* The least a switch can do on x86-64: push the callee-saved registers,
  * swap stack pointers, pop. No floating-point control words, no
  * bookkeeping. */
-void bench_bare_swap(void **save, void *to);
 __asm__(".text\n"
         ".globl bench_bare_swap\n"
         ".type bench_bare_swap, @function\n"
@@ -101,6 +101,52 @@ __asm__(".text\n"
         "  popq %r12\n  popq %rbx\n  popq %rbp\n"
         "  ret\n"
         ".size bench_bare_swap, .-bench_bare_swap\n");
+
+/* First frame: six zero registers, then bare_entry as the return address
+ * and a zero fake return address above it, so bare_entry starts with the
+ * stack aligned as after a call. */
+static void *bare_first_frame(uint64_t *top)
+{
+    top[-1] = 0;
+    top[-2] = (uint64_t)(uintptr_t)bare_entry;
+    for (int i = 3; i <= 8; i++)
+        top[-i] = 0;
+    return top - 8;
+}
+#else
+/* The least a switch can do on aarch64: store the callee-saved x19-x30
+ * and d8-d15, swap stack pointers, load. No FPCR, no bookkeeping. */
+__asm__(".text\n"
+        ".globl bench_bare_swap\n"
+        ".type bench_bare_swap, %function\n"
+        "bench_bare_swap:\n"
+        "  sub sp, sp, #160\n"
+        "  stp x19, x20, [sp, #0]\n  stp x21, x22, [sp, #16]\n"
+        "  stp x23, x24, [sp, #32]\n  stp x25, x26, [sp, #48]\n"
+        "  stp x27, x28, [sp, #64]\n  stp x29, x30, [sp, #80]\n"
+        "  stp d8, d9, [sp, #96]\n  stp d10, d11, [sp, #112]\n"
+        "  stp d12, d13, [sp, #128]\n  stp d14, d15, [sp, #144]\n"
+        "  mov x9, sp\n  str x9, [x0]\n  mov sp, x1\n"
+        "  ldp d14, d15, [sp, #144]\n  ldp d12, d13, [sp, #128]\n"
+        "  ldp d10, d11, [sp, #112]\n  ldp d8, d9, [sp, #96]\n"
+        "  ldp x29, x30, [sp, #80]\n  ldp x27, x28, [sp, #64]\n"
+        "  ldp x25, x26, [sp, #48]\n  ldp x23, x24, [sp, #32]\n"
+        "  ldp x21, x22, [sp, #16]\n  ldp x19, x20, [sp, #0]\n"
+        "  add sp, sp, #160\n"
+        "  ret\n"
+        ".size bench_bare_swap, .-bench_bare_swap\n");
+
+/* First frame: 20 zero registers but x30, which `ret` takes to
+ * bare_entry; sp ends at the 16-byte aligned top. */
+static void *bare_first_frame(uint64_t *top)
+{
+    uint64_t *sp = top - 20;
+    for (int i = 0; i < 20; i++)
+        sp[i] = 0;
+    sp[11] = (uint64_t)(uintptr_t)bare_entry;
+    return sp;
+}
+#endif
 
 static void *bare_main_sp, *bare_coro_sp;
 
@@ -118,15 +164,7 @@ static int64_t bare_switch(void *state, uint64_t iters)
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (stack == MAP_FAILED)
         return -errno;
-    /* First frame: six zero registers, then bare_entry as the return
-     * address and a zero fake return address above it, so bare_entry
-     * starts with the stack aligned as after a call. */
-    uint64_t *top = (uint64_t *)(stack + size);
-    top[-1] = 0;
-    top[-2] = (uint64_t)(uintptr_t)bare_entry;
-    for (int i = 3; i <= 8; i++)
-        top[-i] = 0;
-    bare_coro_sp = top - 8;
+    bare_coro_sp = bare_first_frame((uint64_t *)(stack + size));
     bench_bare_swap(&bare_main_sp, bare_coro_sp); /* first entry */
     int64_t t0 = bench_now_ns();
     for (uint64_t i = 0; i < iters; i++)
@@ -714,7 +752,7 @@ static int loop_setup(void **state, const char **skip_reason)
  * Python's asyncio. Memory has no budget of its own; at least as lean as
  * threads. */
 static const bench_case loop_cases[] = {
-#if defined(__x86_64__)
+#ifdef BENCH_BARE_SWAP
     {"coro_switch",
      "ns/roundtrip",
      1,
