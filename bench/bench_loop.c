@@ -10,19 +10,20 @@
  *                         queue that writes an eventfd per call (what
  *                         asyncio does with its self-pipe).
  *   echo_10conn/100conn   a loopback TCP echo server (64-byte messages)
- *                         against Python's asyncio streams server, driven by
- *                         the same C client (needs python3 at build time).
+ *                         against Python's asyncio streams server, both
+ *                         pinned to one CPU and driven by the same client
+ *                         processes on the others (echo_load.h; python3
+ *                         needed at build time).
  *   sleeping_coroutines   resident memory per sleeping coroutine (10k of
  *                         them) against per sleeping thread (1000).
  */
 #include "bench.h"
+#include "echo_load.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -32,7 +33,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,8 +47,19 @@
  * library so the coroutine's layout stays private. */
 int64_t cci_coro_bench_roundtrips(uint64_t rounds);
 
-#define ECHO_MSG 64
+/* ThreadSanitizer keeps a full thread state per coroutine (fiber): ten
+ * thousand exhaust its allocator (as in tests/test_coro.c), and its
+ * figure means nothing anyway. */
+#if defined(__SANITIZE_THREAD__)
+#define SLEEPERS 1000
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SLEEPERS 1000
+#endif
+#endif
+#ifndef SLEEPERS
 #define SLEEPERS 10000
+#endif
 #define SLEEPING_THREADS 1000
 
 typedef struct loop_state {
@@ -61,6 +72,16 @@ typedef struct loop_state {
     /* Python's server, if python3 was found at build time. */
     pid_t py_pid;
     uint16_t py_port;
+    /* The clients both servers face, and what they reported per side
+     * (concur, python) and connection count (10, 100). */
+    echo_load *load;
+    echo_load_stats client[2][2];
+    /* Each server's CPU clock (its thread; Python's whole process), and
+     * the CPU time and requests summed per side and count as above. */
+    clockid_t server_clock[2];
+    bool has_clock[2];
+    int64_t server_cpu_ns[2][2];
+    uint64_t requests[2][2];
     double memory[2]; /* bytes per sleeper: concur, threads; 0 = not yet */
 } loop_state;
 
@@ -72,11 +93,15 @@ static int64_t cc_coro_switch(void *state, uint64_t iters)
     return cci_coro_bench_roundtrips(iters);
 }
 
+#if defined(__x86_64__) || defined(__aarch64__)
+#define BENCH_BARE_SWAP 1
+void bench_bare_swap(void **save, void *to);
+static void bare_entry(void);
+
 #if defined(__x86_64__)
 /* The least a switch can do on x86-64: push the callee-saved registers,
  * swap stack pointers, pop. No floating-point control words, no
  * bookkeeping. */
-void bench_bare_swap(void **save, void *to);
 __asm__(".text\n"
         ".globl bench_bare_swap\n"
         ".type bench_bare_swap, @function\n"
@@ -89,6 +114,52 @@ __asm__(".text\n"
         "  popq %r12\n  popq %rbx\n  popq %rbp\n"
         "  ret\n"
         ".size bench_bare_swap, .-bench_bare_swap\n");
+
+/* First frame: six zero registers, then bare_entry as the return address
+ * and a zero fake return address above it, so bare_entry starts with the
+ * stack aligned as after a call. */
+static void *bare_first_frame(uint64_t *top)
+{
+    top[-1] = 0;
+    top[-2] = (uint64_t)(uintptr_t)bare_entry;
+    for (int i = 3; i <= 8; i++)
+        top[-i] = 0;
+    return top - 8;
+}
+#else
+/* The least a switch can do on aarch64: store the callee-saved x19-x30
+ * and d8-d15, swap stack pointers, load. No FPCR, no bookkeeping. */
+__asm__(".text\n"
+        ".globl bench_bare_swap\n"
+        ".type bench_bare_swap, %function\n"
+        "bench_bare_swap:\n"
+        "  sub sp, sp, #160\n"
+        "  stp x19, x20, [sp, #0]\n  stp x21, x22, [sp, #16]\n"
+        "  stp x23, x24, [sp, #32]\n  stp x25, x26, [sp, #48]\n"
+        "  stp x27, x28, [sp, #64]\n  stp x29, x30, [sp, #80]\n"
+        "  stp d8, d9, [sp, #96]\n  stp d10, d11, [sp, #112]\n"
+        "  stp d12, d13, [sp, #128]\n  stp d14, d15, [sp, #144]\n"
+        "  mov x9, sp\n  str x9, [x0]\n  mov sp, x1\n"
+        "  ldp d14, d15, [sp, #144]\n  ldp d12, d13, [sp, #128]\n"
+        "  ldp d10, d11, [sp, #112]\n  ldp d8, d9, [sp, #96]\n"
+        "  ldp x29, x30, [sp, #80]\n  ldp x27, x28, [sp, #64]\n"
+        "  ldp x25, x26, [sp, #48]\n  ldp x23, x24, [sp, #32]\n"
+        "  ldp x21, x22, [sp, #16]\n  ldp x19, x20, [sp, #0]\n"
+        "  add sp, sp, #160\n"
+        "  ret\n"
+        ".size bench_bare_swap, .-bench_bare_swap\n");
+
+/* First frame: 20 zero registers but x30, which `ret` takes to
+ * bare_entry; sp ends at the 16-byte aligned top. */
+static void *bare_first_frame(uint64_t *top)
+{
+    uint64_t *sp = top - 20;
+    for (int i = 0; i < 20; i++)
+        sp[i] = 0;
+    sp[11] = (uint64_t)(uintptr_t)bare_entry;
+    return sp;
+}
+#endif
 
 static void *bare_main_sp, *bare_coro_sp;
 
@@ -106,15 +177,7 @@ static int64_t bare_switch(void *state, uint64_t iters)
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (stack == MAP_FAILED)
         return -errno;
-    /* First frame: six zero registers, then bare_entry as the return
-     * address and a zero fake return address above it, so bare_entry
-     * starts with the stack aligned as after a call. */
-    uint64_t *top = (uint64_t *)(stack + size);
-    top[-1] = 0;
-    top[-2] = (uint64_t)(uintptr_t)bare_entry;
-    for (int i = 3; i <= 8; i++)
-        top[-i] = 0;
-    bare_coro_sp = top - 8;
+    bare_coro_sp = bare_first_frame((uint64_t *)(stack + size));
     bench_bare_swap(&bare_main_sp, bare_coro_sp); /* first entry */
     int64_t t0 = bench_now_ns();
     for (uint64_t i = 0; i < iters; i++)
@@ -259,7 +322,7 @@ static int64_t eventfd_per_call(void *state, uint64_t iters)
 static int echo_handler(cc_stream *s, void *ctx)
 {
     (void)ctx;
-    char buf[ECHO_MSG];
+    char buf[ECHO_LOAD_MSG];
     for (;;) {
         ssize_t n = cc_stream_read(s, buf, sizeof buf, CC_FOREVER);
         if (n <= 0)
@@ -284,9 +347,21 @@ static void server_start(cc_loop *loop, void *ctx)
     atomic_store(&st->server_ready, 1);
 }
 
+/* Pins the calling thread to cpu, when there is one to pin to. */
+static void pin_to(int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 static void *server_main(void *arg)
 {
     loop_state *st = arg;
+    pin_to(echo_load_server_cpu(st->load));
     cc_loop_run_forever(st->server_loop);
     return NULL;
 }
@@ -300,8 +375,18 @@ static void server_stop(cc_loop *loop, void *ctx)
 }
 
 #ifdef CONCUR_BENCH_PYTHON
+/* argv[1] is the CPU to pin to, -1 for none; argv[2] the pid of this
+ * process, whose death ends the server (PR_SET_PDEATHSIG, then a check
+ * that it had not died already), so a benchmark killed halfway leaves no
+ * server behind. The pinning comes first, so the thread asyncio starts
+ * for getaddrinfo inherits it. */
 static const char python_echo[] =
-    "import asyncio, sys\n"
+    "import asyncio, ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[2]):\n"
+    "    sys.exit(0)\n"
+    "if int(sys.argv[1]) >= 0:\n"
+    "    os.sched_setaffinity(0, {int(sys.argv[1])})\n"
     "async def handle(reader, writer):\n"
     "    while True:\n"
     "        data = await reader.read(64)\n"
@@ -327,8 +412,11 @@ static int python_start(loop_state *st)
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    char cpu[16], parent[16];
+    snprintf(cpu, sizeof cpu, "%d", echo_load_server_cpu(st->load));
+    snprintf(parent, sizeof parent, "%d", (int)getpid());
     char *argv[] = {(char *)CONCUR_BENCH_PYTHON, (char *)"-c",
-                    (char *)python_echo, NULL};
+                    (char *)python_echo, cpu, parent, NULL};
     int err = posix_spawnp(&st->py_pid, CONCUR_BENCH_PYTHON, &actions, NULL,
                            argv, environ);
     posix_spawn_file_actions_destroy(&actions);
@@ -360,111 +448,90 @@ static int python_start(loop_state *st)
 }
 #endif
 
-/* The client both servers face: one thread, nconn connections, each
- * sending a 64-byte message and waiting for all of it to come back before
- * sending the next. iters round trips in all. */
-static int64_t echo_client(uint16_t port, int nconn, uint64_t iters)
+/* Both servers face the same load (echo_load.h): client processes on the
+ * CPUs the server does not have. What the clients report is summed per
+ * side and connection count, for the note the suite prints at the end. */
+static int64_t cpu_clock_ns(const loop_state *st, int side)
 {
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        return -errno;
-    int *fds = calloc((size_t)nconn, sizeof *fds);
-    size_t *got = calloc((size_t)nconn, sizeof *got);
-    uint64_t *left = calloc((size_t)nconn, sizeof *left);
-    int64_t rc = 0;
-    if (!fds || !got || !left)
-        rc = -ENOMEM;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    char msg[ECHO_MSG];
-    memset(msg, 'm', sizeof msg);
-    int opened = 0;
-    for (; rc == 0 && opened < nconn; opened++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-            rc = -errno;
-            if (fd >= 0)
-                close(fd);
-            break;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        fcntl(fd, F_SETFL, O_NONBLOCK);
-        fds[opened] = fd;
-        left[opened] = iters / (uint64_t)nconn;
-        struct epoll_event ev = {.events = EPOLLIN,
-                                 .data.u32 = (uint32_t)opened};
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    struct timespec ts;
+    if (!st->has_clock[side] || clock_gettime(st->server_clock[side], &ts))
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t echo_run(loop_state *st, int side, int big, uint16_t port,
+                        uint64_t iters)
+{
+    echo_load_stats stats;
+    int64_t cpu0 = cpu_clock_ns(st, side);
+    int64_t t = echo_load_run(st->load, port, big ? 100 : 10, iters, &stats);
+    if (t >= 0) {
+        st->client[side][big].wall_ns += stats.wall_ns;
+        st->client[side][big].idle_ns += stats.idle_ns;
+        st->server_cpu_ns[side][big] += cpu_clock_ns(st, side) - cpu0;
+        st->requests[side][big] += iters;
     }
-    int64_t t0 = bench_now_ns();
-    int active = 0;
-    for (int i = 0; rc == 0 && i < opened; i++) {
-        if (left[i] == 0)
-            continue;
-        if (send(fds[i], msg, sizeof msg, MSG_NOSIGNAL) != sizeof msg)
-            rc = -EIO;
-        active++;
-    }
-    char buf[4096];
-    while (rc == 0 && active > 0) {
-        struct epoll_event evs[128];
-        int n = epoll_wait(ep, evs, 128, 10000);
-        if (n <= 0) {
-            rc = n == 0 ? -ETIMEDOUT : (errno == EINTR ? 0 : -errno);
-            continue;
-        }
-        for (int k = 0; k < n && rc == 0; k++) {
-            int i = (int)evs[k].data.u32;
-            ssize_t r = recv(fds[i], buf, sizeof buf, 0);
-            if (r <= 0) {
-                if (r < 0 && errno == EAGAIN)
-                    continue;
-                rc = -EPIPE;
-                break;
-            }
-            got[i] += (size_t)r;
-            if (got[i] < ECHO_MSG)
-                continue;
-            got[i] = 0;
-            if (--left[i] == 0) {
-                active--;
-                continue;
-            }
-            if (send(fds[i], msg, sizeof msg, MSG_NOSIGNAL) != sizeof msg)
-                rc = -EIO;
-        }
-    }
-    int64_t t = bench_now_ns() - t0;
-    for (int i = 0; i < opened; i++)
-        close(fds[i]);
-    close(ep);
-    free(fds);
-    free(got);
-    free(left);
-    return rc < 0 ? rc : t;
+    return t;
 }
 
 static int64_t cc_echo_10(void *state, uint64_t iters)
 {
-    return echo_client(((loop_state *)state)->cc_port, 10, iters);
+    loop_state *st = state;
+    return echo_run(st, 0, 0, st->cc_port, iters);
 }
 
 static int64_t cc_echo_100(void *state, uint64_t iters)
 {
-    return echo_client(((loop_state *)state)->cc_port, 100, iters);
+    loop_state *st = state;
+    return echo_run(st, 0, 1, st->cc_port, iters);
 }
 
 #ifdef CONCUR_BENCH_PYTHON
 static int64_t py_echo_10(void *state, uint64_t iters)
 {
-    return echo_client(((loop_state *)state)->py_port, 10, iters);
+    loop_state *st = state;
+    return echo_run(st, 1, 0, st->py_port, iters);
 }
 
 static int64_t py_echo_100(void *state, uint64_t iters)
 {
-    return echo_client(((loop_state *)state)->py_port, 100, iters);
+    loop_state *st = state;
+    return echo_run(st, 1, 1, st->py_port, iters);
 }
 #endif
+
+/* How busy the clients were: far from 100 % means the server, not the
+ * load generator, set the pace. And what each server's CPU time came to
+ * per request: connection set-up and warm-up included, and for concur
+ * the loop's polling before it sleeps (loop.md), so an upper bound. */
+static void echo_note(const loop_state *st)
+{
+    const char *sides[2] = {"concur", "python"};
+    const char *sizes[2] = {"10", "100"};
+    int cpu = echo_load_server_cpu(st->load);
+    fprintf(stderr, "concur bench: echo clients: %d process%s, ",
+            echo_load_clients(st->load),
+            echo_load_clients(st->load) == 1 ? "" : "es");
+    if (cpu >= 0)
+        fprintf(stderr, "servers pinned to CPU %d, clients to the others\n",
+                cpu);
+    else
+        fputs("one CPU: nothing pinned\n", stderr);
+    for (int big = 0; big < 2; big++)
+        for (int side = 0; side < 2; side++) {
+            const echo_load_stats *c = &st->client[side][big];
+            uint64_t n = st->requests[side][big];
+            if (c->wall_ns > 0 && n > 0)
+                fprintf(stderr,
+                        "concur bench: echo_%sconn, %s server: clients busy "
+                        "%.0f%% of their time, server CPU %.2f us/request\n",
+                        sizes[big], sides[side],
+                        100.0 * (double)(c->wall_ns - c->idle_ns) /
+                            (double)c->wall_ns,
+                        (double)st->server_cpu_ns[side][big] / 1e3 /
+                            (double)n);
+        }
+}
 
 /* ---- sleeping_coroutines ------------------------------------------------- */
 
@@ -640,6 +707,10 @@ static void loop_teardown(void *state)
         kill(st->py_pid, SIGTERM);
         waitpid(st->py_pid, NULL, 0);
     }
+    if (st->load) {
+        echo_note(st);
+        echo_load_stop(st->load);
+    }
     free(st);
 }
 
@@ -649,8 +720,16 @@ static int loop_setup(void **state, const char **skip_reason)
     loop_state *st = calloc(1, sizeof *st);
     if (!st)
         return -ENOMEM;
-    int rc = cc_loop_new(&st->server_loop, NULL);
+    /* The client processes first, while this process has no thread of its
+     * own yet. */
+    int rc = echo_load_start(&st->load);
     if (rc < 0) {
+        free(st);
+        return rc;
+    }
+    rc = cc_loop_new(&st->server_loop, NULL);
+    if (rc < 0) {
+        echo_load_stop(st->load);
         free(st);
         return rc;
     }
@@ -658,9 +737,12 @@ static int loop_setup(void **state, const char **skip_reason)
     int err = pthread_create(&st->server_thread, NULL, server_main, st);
     if (err) {
         cc_loop_free(st->server_loop);
+        echo_load_stop(st->load);
         free(st);
         return -err;
     }
+    st->has_clock[0] =
+        pthread_getcpuclockid(st->server_thread, &st->server_clock[0]) == 0;
     while (atomic_load(&st->server_ready) == 0) {
         struct timespec pause = {0, 100 * 1000};
         nanosleep(&pause, NULL);
@@ -675,6 +757,7 @@ static int loop_setup(void **state, const char **skip_reason)
         loop_teardown(st);
         return rc;
     }
+    st->has_clock[1] = clock_getcpuclockid(st->py_pid, &st->server_clock[1]) == 0;
 #else
     fputs("concur bench: echo_10conn and echo_100conn left out: python3 "
           "was not found when building\n",
@@ -689,7 +772,7 @@ static int loop_setup(void **state, const char **skip_reason)
  * Python's asyncio. Memory has no budget of its own; at least as lean as
  * threads. */
 static const bench_case loop_cases[] = {
-#if defined(__x86_64__)
+#ifdef BENCH_BARE_SWAP
     {"coro_switch",
      "ns/roundtrip",
      1,

@@ -65,23 +65,9 @@ if(CONCUR_BUILD_TOOLS)
   find_program(CONCUR_PYTHON3 python3)
 endif()
 if(CONCUR_BUILD_TOOLS AND CONCUR_PYTHON3)
-  set(check_mpi_json [=[
-import json, subprocess, sys
-out = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, check=True).stdout
-doc = json.loads(out)
-assert set(doc) == {'suite', 'results'}, doc
-assert doc['suite'] == 'mpi', doc
-names = [r['name'] for r in doc['results']]
-assert names in ([], ['mpi_roundtrip', 'mpi_map_tiny']), names
-keys = {'name', 'unit', 'concur', 'baseline_name', 'baseline', 'speedup'}
-for r in doc['results']:
-    assert set(r) == keys, r
-    for k in ('concur', 'baseline', 'speedup'):
-        assert type(r[k]) in (int, float) and r[k] > 0, r
-print(' '.join('%s=%.2fx' % (r['name'], r['speedup']) for r in doc['results']) or 'skipped')
-]=])
   add_test(NAME tools_bench_mpi_json
-    COMMAND ${CONCUR_PYTHON3} -c "${check_mpi_json}"
+    COMMAND ${CONCUR_PYTHON3} ${PROJECT_SOURCE_DIR}/tools/bench_json_check.py
+            mpi "mpi_roundtrip,mpi_map_tiny|"
             $<TARGET_FILE:concur_cli> bench mpi --quick --json)
   set_tests_properties(tools_bench_mpi_json PROPERTIES TIMEOUT 300
     LABELS "mpi;tools" ENVIRONMENT "${CONCUR_MPI_TEST_ENV}")
