@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "concur/executor.h"
 
@@ -25,6 +26,12 @@ struct cci_executor_ops {
      * before return. See concur/process.h. */
     int (*submit_bytes)(cc_executor *ex, const struct cc_task_def *def,
                         const void *in, size_t len, cc_future **out);
+    /* Optional: submit_bytes with the input written by fill(ctx, dst)
+     * straight into the back-end's own buffer (map_bytes.c's chunks;
+     * process/task_internal.h). */
+    int (*submit_bytes_fill)(cc_executor *ex, const struct cc_task_def *def,
+                             size_t len, void (*fill)(void *ctx, uint8_t *dst),
+                             void *ctx, cc_future **out);
     /* Optional (NULL: cc_executor_stats returns -ENOTSUP). */
     int (*stats)(const cc_executor *ex, cc_pool_stats *out);
 };

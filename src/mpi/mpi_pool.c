@@ -1007,10 +1007,12 @@ static int mp_submit(cc_executor *ex, cc_task_fn fn, void *arg, cc_future **out)
     return -EINVAL; /* a void * means nothing on another rank */
 }
 
-static int mp_submit_bytes(cc_executor *ex, const cc_task_def *def,
-                           const void *in, size_t len, cc_future **out)
+/* The input is in, or what fill(ctx, ...) writes when fill is set. */
+static int submit_encoded(struct mpool *mp, const cc_task_def *def,
+                          const void *in, size_t len,
+                          void (*fill)(void *ctx, uint8_t *dst), void *ctx,
+                          cc_future **out)
 {
-    struct mpool *mp = (struct mpool *)ex;
     if (len > mp->cfg.max_payload)
         return -EMSGSIZE;
     int s = load_state(mp);
@@ -1033,6 +1035,8 @@ static int mp_submit_bytes(cc_executor *ex, const cc_task_def *def,
         return (int)n;
     }
     t->msg_len = (size_t)n;
+    if (fill)
+        fill(ctx, t->msg + (size_t)n - len);
     cc_future *mine = cc_future_ref(f); /* before the comm thread sees t */
     pthread_mutex_lock(&mp->lock);
     s = load_state(mp);
@@ -1057,6 +1061,21 @@ static int mp_submit_bytes(cc_executor *ex, const cc_task_def *def,
     pthread_mutex_unlock(&mp->lock);
     *out = mine;
     return 0;
+}
+
+static int mp_submit_bytes(cc_executor *ex, const cc_task_def *def,
+                           const void *in, size_t len, cc_future **out)
+{
+    return submit_encoded((struct mpool *)ex, def, in, len, NULL, NULL, out);
+}
+
+/* A map's chunk, written straight into its request (no copy). */
+static int mp_submit_bytes_fill(cc_executor *ex, const cc_task_def *def,
+                                size_t len,
+                                void (*fill)(void *ctx, uint8_t *dst),
+                                void *ctx, cc_future **out)
+{
+    return submit_encoded((struct mpool *)ex, def, NULL, len, fill, ctx, out);
 }
 
 static int mp_shutdown(cc_executor *ex, bool wait, bool cancel_futures)
@@ -1135,6 +1154,7 @@ static const struct cci_executor_ops mpi_ops = {
     .destroy = mp_destroy,
     .max_workers = mp_max_workers,
     .submit_bytes = mp_submit_bytes,
+    .submit_bytes_fill = mp_submit_bytes_fill,
 };
 
 /* A program that returns from main with the pool still live: as Python
