@@ -60,5 +60,9 @@ typedef struct cci_task_scope {
 cci_task_scope cci_task_message_begin(void);
 /* The message recorded inside the scope (caller frees), or NULL. */
 char *cci_task_message_end(cci_task_scope scope);
+/* Takes the message recorded so far inside the current scope (caller
+ * frees), leaving none: for a runner that runs many tasks in one scope
+ * (process/task_registry.c's batches). */
+char *cci_task_message_take(void);
 
 #endif /* CCI_EXECUTOR_INTERNAL_H */

@@ -64,17 +64,39 @@ static void wr32(uint8_t *p, uint32_t v)
  * output in place; a larger one is malloc'd by cc_task_output and copied. */
 #define OUT_ROOM ((size_t)4096)
 
-/* Grows *o to at least need bytes, doubling. Returns 0 or -ENOMEM (*o is
+/* The batch's output buffer: from cc_task_output when the runner offers
+ * room (an MPI worker rank recycles it), else malloc'd. */
+struct outbuf {
+    uint8_t *p;
+    size_t cap, used;
+    bool given; /* from cc_task_output: never realloc'd nor freed here */
+};
+
+/* Grows b to at least need bytes, doubling. Returns 0 or -ENOMEM (b is
  * then unchanged). */
-static int grow(uint8_t **o, size_t *cap, size_t need)
+static int grow(struct outbuf *b, size_t need)
 {
-    size_t ncap = *cap * 2 > need ? *cap * 2 : need;
-    uint8_t *no = realloc(*o, ncap);
-    if (!no)
+    size_t ncap = b->cap * 2 > need ? b->cap * 2 : need;
+    uint8_t *np;
+    if (b->given) {
+        np = malloc(ncap);
+        if (np)
+            memcpy(np, b->p, b->used);
+    } else {
+        np = realloc(b->p, ncap);
+    }
+    if (!np)
         return -ENOMEM;
-    *o = no;
-    *cap = ncap;
+    b->p = np;
+    b->cap = ncap;
+    b->given = false;
     return 0;
+}
+
+static void outbuf_free(struct outbuf *b)
+{
+    if (!b->given)
+        free(b->p);
 }
 
 static int cci_batch_task(const void *in, size_t len, void **out, size_t *out_len)
@@ -114,66 +136,73 @@ static int cci_batch_task(const void *in, size_t len, void **out, size_t *out_le
      * table first (count is known), the outputs appended as they come.
      * Each element may write its output in place (cc_task_output) into
      * the room left at the end; there is always at least OUT_ROOM. */
-    size_t used = BATCH_OUT_HEADER + (size_t)count * 8;
-    size_t cap = used + OUT_ROOM + 16 * (size_t)count;
-    uint8_t *o = malloc(cap);
-    if (!o)
+    struct outbuf o;
+    o.used = BATCH_OUT_HEADER + (size_t)count * 8;
+    o.cap = o.used + OUT_ROOM + 16 * (size_t)count;
+    o.p = cc_task_output(o.cap);
+    o.given = o.p != NULL;
+    if (!o.p && !(o.p = malloc(o.cap)))
         return -ENOMEM;
     int status = 0;
     uint64_t done = 0;
     char *msg = NULL;
     size_t at = 0;
+    bool oom = false;
+    struct cci_task_runner run;
+    cci_task_runner_begin(&run, def);
     for (; done < count; done++) {
         uint64_t l = rd64(lens + done * 8);
         void *res;
         size_t res_len;
         bool in_place;
-        status = cci_task_invoke_into(def, data + at, (size_t)l, o + used,
-                                      cap - used, &res, &res_len, &in_place,
-                                      &msg);
+        status = cci_task_runner_run(&run, data + at, (size_t)l,
+                                     o.p + o.used, o.cap - o.used, &res,
+                                     &res_len, &in_place, &msg);
         at += (size_t)l;
         if (status < 0)
             break;
-        wr64(o + BATCH_OUT_HEADER + done * 8, res_len);
-        if (!in_place && res_len > cap - used &&
-            grow(&o, &cap, used + res_len + OUT_ROOM) < 0) {
+        wr64(o.p + BATCH_OUT_HEADER + done * 8, res_len);
+        if (!in_place) {
+            if (res_len > o.cap - o.used &&
+                grow(&o, o.used + res_len + OUT_ROOM) < 0) {
+                free(res);
+                oom = true;
+                break;
+            }
+            if (res_len)
+                memcpy(o.p + o.used, res, res_len);
             free(res);
-            free(o);
-            return -ENOMEM;
         }
-        if (!in_place && res_len)
-            memcpy(o + used, res, res_len);
-        if (!in_place)
-            free(res);
-        used += res_len;
-        if (cap - used < OUT_ROOM && grow(&o, &cap, used + OUT_ROOM) < 0) {
-            free(o);
-            return -ENOMEM;
+        o.used += res_len;
+        if (o.cap - o.used < OUT_ROOM && grow(&o, o.used + OUT_ROOM) < 0) {
+            oom = true;
+            break;
         }
     }
+    cci_task_runner_end(&run);
     size_t mlen = msg ? strlen(msg) : 0;
-    if (mlen > cap - used && grow(&o, &cap, used + mlen) < 0) {
-        free(o);
+    if (oom || (mlen > o.cap - o.used && grow(&o, o.used + mlen) < 0)) {
+        outbuf_free(&o);
         free(msg);
         return -ENOMEM;
     }
     if (mlen)
-        memcpy(o + used, msg, mlen);
+        memcpy(o.p + o.used, msg, mlen);
     free(msg);
     /* The outputs follow the table of `done` lengths: close the gap left
      * by the elements that never ran. */
     size_t table_end = BATCH_OUT_HEADER + (size_t)done * 8;
     size_t full_end = BATCH_OUT_HEADER + (size_t)count * 8;
     if (done < count)
-        memmove(o + table_end, o + full_end, used + mlen - full_end);
-    size_t size = used + mlen - (full_end - table_end);
-    wr32(o, BATCH_OUT_MAGIC);
-    wr32(o + 4, (uint32_t)status);
-    wr64(o + 8, done);
-    wr64(o + 16, status < 0 ? done : UINT64_MAX);
-    wr32(o + 24, (uint32_t)mlen);
-    wr32(o + 28, 0);
-    *out = o;
+        memmove(o.p + table_end, o.p + full_end, o.used + mlen - full_end);
+    size_t size = o.used + mlen - (full_end - table_end);
+    wr32(o.p, BATCH_OUT_MAGIC);
+    wr32(o.p + 4, (uint32_t)status);
+    wr64(o.p + 8, done);
+    wr64(o.p + 16, status < 0 ? done : UINT64_MAX);
+    wr32(o.p + 24, (uint32_t)mlen);
+    wr32(o.p + 28, 0);
+    *out = o.p;
     *out_len = size;
     return 0;
 }

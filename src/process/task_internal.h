@@ -12,6 +12,7 @@
 
 #include "concur/executor.h"
 #include "concur/process.h"
+#include "executor/executor_internal.h"
 
 /* cc_task_run for a definition known to be registered (just found by
  * name), without the registration check. */
@@ -19,16 +20,40 @@ int cci_task_invoke(const cc_task_def *def, const void *in, size_t len,
                     void **out, size_t *out_len, char **message);
 
 /*
- * cci_task_invoke with room for the output in place: a cc_task_output
- * call of the task for at most `room` bytes gets `arena` itself. On
- * success either *in_place is true and the output is the first *out_len
- * bytes of arena (*out == arena; nothing to free), or *in_place is false
- * and *out is malloc'd (or NULL) as from cci_task_invoke. arena may be
- * NULL (room is then ignored).
+ * Runs tasks one after another in the calling thread with the set-up done
+ * once (the message scope of cc_task_fail, the slot of cc_task_output):
+ * map_bytes.c's batch runs every element of a chunk through one runner.
+ * Between begin and end the thread runs nothing but the runner's tasks.
  */
-int cci_task_invoke_into(const cc_task_def *def, const void *in, size_t len,
-                         uint8_t *arena, size_t room, void **out,
-                         size_t *out_len, bool *in_place, char **message);
+struct cci_out_slot {
+    uint8_t *arena; /* room for an output in place, or NULL */
+    size_t room;
+    void *given; /* what cc_task_output returned (arena or malloc'd) */
+    size_t given_len;
+    bool used;
+};
+
+struct cci_task_runner {
+    const cc_task_def *def;
+    struct cci_out_slot slot;
+    struct cci_out_slot *outer;
+    cci_task_scope scope;
+};
+
+void cci_task_runner_begin(struct cci_task_runner *r, const cc_task_def *def);
+void cci_task_runner_end(struct cci_task_runner *r);
+
+/*
+ * Runs the runner's task on in as cci_task_invoke does, with room for the
+ * output in place: a cc_task_output call for at most `room` bytes gets
+ * `arena` itself. On success either *in_place is true and the output is
+ * the first *out_len bytes of arena (*out == arena; nothing to free), or
+ * *in_place is false and *out is malloc'd (or NULL). arena may be NULL.
+ * On failure *message (if not NULL) gets the task's message or NULL.
+ */
+int cci_task_runner_run(struct cci_task_runner *r, const void *in, size_t len,
+                        uint8_t *arena, size_t room, void **out,
+                        size_t *out_len, bool *in_place, char **message);
 
 /* Writes the len bytes of a task's input at dst. */
 typedef void (*cci_bytes_fill_fn)(void *ctx, uint8_t *dst);

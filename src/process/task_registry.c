@@ -122,23 +122,16 @@ int cc_task_run(const cc_task_def *def, const void *in, size_t len,
 }
 
 /* ---- the task's output (cc_task_output) ----------------------------------------
- * While a bytes task runs, its thread points at the slot below (on the
- * runner's stack; tasks nest, so the runner saves and restores the outer
- * one). A batch offers room in its own output buffer (arena), so that a
- * tiny task's output costs neither a malloc, nor a copy, nor a free. */
-struct out_slot {
-    uint8_t *arena; /* room for an output in place, or NULL */
-    size_t room;
-    void *given; /* what cc_task_output returned (arena or malloc'd) */
-    size_t given_len;
-    bool used;
-};
-
-static __thread struct out_slot *out_slot;
+ * While a bytes task runs, its thread points at the slot of its runner
+ * (process/task_internal.h; on the runner's stack; tasks nest, so the
+ * runner saves and restores the outer one). A batch offers room in its own
+ * output buffer (arena), so that a tiny task's output costs neither a
+ * malloc, nor a copy, nor a free. */
+static __thread struct cci_out_slot *out_slot;
 
 void *cc_task_output(size_t len)
 {
-    struct out_slot *s = out_slot;
+    struct cci_out_slot *s = out_slot;
     if (!s || s->used || len == 0)
         return NULL;
     s->used = true;
@@ -148,44 +141,46 @@ void *cc_task_output(size_t len)
     return p;
 }
 
-int cci_task_invoke(const cc_task_def *def, const void *in, size_t len,
-                    void **out, size_t *out_len, char **message)
+/* ---- running tasks: one scope for many ------------------------------------------ */
+
+void cci_task_runner_begin(struct cci_task_runner *r, const cc_task_def *def)
 {
-    bool in_place;
-    return cci_task_invoke_into(def, in, len, NULL, 0, out, out_len,
-                                &in_place, message);
+    r->def = def;
+    r->slot = (struct cci_out_slot){NULL, 0, NULL, 0, false};
+    r->outer = out_slot;
+    out_slot = &r->slot;
+    r->scope = cci_task_message_begin();
 }
 
-int cci_task_invoke_into(const cc_task_def *def, const void *in, size_t len,
-                         uint8_t *arena, size_t room, void **out,
-                         size_t *out_len, bool *in_place, char **message)
+void cci_task_runner_end(struct cci_task_runner *r)
 {
-    if (message)
-        *message = NULL;
-    *in_place = false;
-    struct out_slot slot = {arena, arena ? room : 0, NULL, 0, false};
-    struct out_slot *outer = out_slot;
-    out_slot = &slot;
-    cci_task_scope scope = cci_task_message_begin();
-    void *res = NULL;
-    size_t res_len = 0;
-    int status = def->fn(in, len, &res, &res_len);
-    char *msg = cci_task_message_end(scope);
-    out_slot = outer;
+    free(cci_task_message_end(r->scope));
+    out_slot = r->outer;
+}
+
+/* The rare endings of a task run: a failure, a message recorded by a
+ * task that then succeeded, a cc_task_output buffer not returned or
+ * overrun. */
+static int run_end(const cc_task_def *def, const struct cci_out_slot *slot,
+                   int status, void *res, size_t res_len, void **out,
+                   size_t *out_len, bool *in_place, char **message)
+{
+    char *msg = cci_task_message_take();
+    uint8_t *arena = slot->arena;
     /* The library owns what cc_task_output gave: release it unless it is
      * the output (an arena slice is never freed). */
-    bool given_is_res = slot.given && res == slot.given;
-    if (slot.given && !given_is_res && slot.given != arena)
-        free(slot.given);
-    if (status >= 0 && given_is_res && res_len > slot.given_len) {
+    bool given_is_res = slot->given && res == slot->given;
+    if (slot->given && !given_is_res && slot->given != arena)
+        free(slot->given);
+    if (status >= 0 && given_is_res && res_len > slot->given_len) {
         /* The task wrote past its buffer, or misreports its length. */
-        if (slot.given != arena)
+        if (slot->given != arena)
             free(res);
         free(msg);
         if (message && asprintf(message,
                                 "task '%s' returned %zu bytes from a "
                                 "%zu-byte cc_task_output buffer",
-                                def->name, res_len, slot.given_len) < 0)
+                                def->name, res_len, slot->given_len) < 0)
             *message = NULL;
         return -EOVERFLOW;
     }
@@ -199,14 +194,53 @@ int cci_task_invoke_into(const cc_task_def *def, const void *in, size_t len,
             free(msg);
         return status;
     }
-    if (msg) /* a task that called cc_task_fail and then succeeded */
-        free(msg);
-    if (!res)
-        res_len = 0;
+    free(msg); /* recorded by a task that then succeeded */
     *in_place = given_is_res && res == arena;
     *out = res;
-    *out_len = res_len;
+    *out_len = res ? res_len : 0;
     return 0;
+}
+
+int cci_task_runner_run(struct cci_task_runner *r, const void *in, size_t len,
+                        uint8_t *arena, size_t room, void **out,
+                        size_t *out_len, bool *in_place, char **message)
+{
+    if (message)
+        *message = NULL;
+    *in_place = false;
+    r->slot = (struct cci_out_slot){arena, room, NULL, 0, false};
+    void *res = NULL;
+    size_t res_len = 0;
+    int status = r->def->fn(in, len, &res, &res_len);
+    /* The common ending, once per element of a map: success with a
+     * malloc'd output (or none), or with the cc_task_output buffer, and
+     * no message recorded. */
+    if (status >= 0 &&
+        (!r->slot.given ||
+         (res == r->slot.given && res_len <= r->slot.given_len))) {
+        char *stray = cci_task_message_take();
+        if (!stray) {
+            *in_place = res && res == arena;
+            *out = res;
+            *out_len = res ? res_len : 0;
+            return 0;
+        }
+        free(stray); /* cc_task_fail, then success: dropped */
+    }
+    return run_end(r->def, &r->slot, status, res, res_len, out, out_len,
+                   in_place, message);
+}
+
+int cci_task_invoke(const cc_task_def *def, const void *in, size_t len,
+                    void **out, size_t *out_len, char **message)
+{
+    struct cci_task_runner r;
+    bool in_place;
+    cci_task_runner_begin(&r, def);
+    int rc = cci_task_runner_run(&r, in, len, NULL, 0, out, out_len,
+                                 &in_place, message);
+    cci_task_runner_end(&r);
+    return rc;
 }
 
 /* ---- submit_bytes through a plain executor -------------------------------------
