@@ -385,6 +385,41 @@ static int run_c(cmp_model m, const cmp_params *p, const cmp_options *o,
     return 0;
 }
 
+/* ---- a C model in this process (the mpi row) ------------------------------ */
+
+void cmp_run_inline(cmp_model m, const cmp_params *p,
+                    int64_t (*helpers_cpu_ns)(void), cmp_sample *s)
+{
+    size_t nw;
+    const cmp_workload *w = &cmp_workloads(&nw)[p->workload];
+    memset(s, 0, sizeof *s);
+    if (w->before_each)
+        w->before_each(p);
+    machine_clock before = machine_now(w);
+    int64_t h0 = helpers_cpu_ns ? helpers_cpu_ns() : 0;
+    cmp_report r;
+    memset(&r, 0, sizeof r);
+    cmp_run_model(m, p, &r);
+    struct rusage self, kids;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    int64_t helpers = (helpers_cpu_ns ? helpers_cpu_ns() : 0) - h0;
+    /* This process is the run (others_share leaves it out already); the
+     * helpers are too. */
+    s->others = others_share(before, machine_now(w), helpers);
+    s->wall_ns = r.wall_ns;
+    s->cpu_ns = ru_cpu_ns(&self) + ru_cpu_ns(&kids) - r.cpu_before_ns + helpers;
+    s->peak_kib = r.peak_kib;
+    s->checksum = r.checksum;
+    s->workers = r.workers;
+    if (r.status < 0) {
+        snprintf(s->note, sizeof s->note, "%s",
+                 r.message[0] ? r.message : cc_strerror(r.status));
+        return;
+    }
+    s->ok = true;
+}
+
 /* ---- the Python rows ---------------------------------------------------- */
 
 static int run_python(cmp_model m, const cmp_params *p, const cmp_options *o,
