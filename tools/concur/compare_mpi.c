@@ -71,8 +71,7 @@ cc_executor *cmp_mpi_executor(void)
 
 const char *cmp_mpi_unavailable(void)
 {
-    return "run the tool under mpirun to measure the MPI pool: mpirun -np 3 "
-           "concur compare (see docs/choosing.md)";
+    return "needs the tool started by mpirun: mpirun -np 3 concur compare";
 }
 
 /* ---- the ranks on this host --------------------------------------------- */
