@@ -551,6 +551,16 @@ static void test_large_payloads(void **state)
     }
 }
 
+/* The inputs of a map over 0..n-1: one int64 each. */
+static void map_inputs(int64_t *vals, const void **ins, size_t *lens, int n)
+{
+    for (int i = 0; i < n; i++) {
+        vals[i] = i;
+        ins[i] = &vals[i];
+        lens[i] = sizeof vals[i];
+    }
+}
+
 static void test_map_bytes(void **state)
 {
     (void)state;
@@ -558,11 +568,7 @@ static void test_map_bytes(void **state)
     int64_t vals[N];
     const void *ins[N];
     size_t lens[N];
-    for (int i = 0; i < N; i++) {
-        vals[i] = i;
-        ins[i] = &vals[i];
-        lens[i] = sizeof vals[i];
-    }
+    map_inputs(vals, ins, lens, N);
     cc_executor *ex = new_pool(2, CC_START_DEFAULT);
     static const size_t chunks[] = {0, 1, 7};
     for (int unordered = 0; unordered < 2; unordered++) {
@@ -713,11 +719,7 @@ static void test_task_output(void **state)
     int64_t vals[N];
     const void *ins[N];
     size_t lens[N];
-    for (int i = 0; i < N; i++) {
-        vals[i] = i;
-        ins[i] = &vals[i];
-        lens[i] = sizeof vals[i];
-    }
+    map_inputs(vals, ins, lens, N);
     cc_executor *pools[2];
     pools[0] = new_pool(2, CC_START_DEFAULT);
     assert_int_equal(cc_thread_pool_new(&pools[1], NULL), 0);
