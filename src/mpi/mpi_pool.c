@@ -726,12 +726,17 @@ static bool dispatch(struct mpool *mp)
 
 /* ---- the comm thread's loop ---------------------------------------------- */
 
-static void sleep_until(struct mpool *mp, int64_t deadline)
+/* Sleeps until deadline or a submit. A task queued since the last
+ * dispatch ends the sleep before it starts — unless every window was full
+ * then (room false), when queued tasks must wait for a result anyway:
+ * polling then, instead of sleeping, burned a whole CPU while a long queue
+ * of slow tasks ran (seen in `concur compare`'s mpi row). */
+static void sleep_until(struct mpool *mp, int64_t deadline, bool room)
 {
     struct timespec ts = {(time_t)(deadline / 1000000000),
                           (long)(deadline % 1000000000)};
     pthread_mutex_lock(&mp->lock);
-    if (!__atomic_load_n(&mp->queued, __ATOMIC_RELAXED)) {
+    if (!room || !__atomic_load_n(&mp->queued, __ATOMIC_RELAXED)) {
         mp->comm_sleeping = true;
         pthread_cond_timedwait(&mp->wake, &mp->lock, &ts);
         mp->comm_sleeping = false;
@@ -854,7 +859,7 @@ static void run_comm_thread(struct mpool *mp)
             cci_mpi_backoff_reset(&idle, cci_now_ns()); /* woken by a submit */
             continue;
         }
-        sleep_until(mp, now + p);
+        sleep_until(mp, now + p, pick_worker(mp) != NULL);
     }
     goodbye(mp);
 }
