@@ -561,6 +561,28 @@ static void map_inputs(int64_t *vals, const void **ins, size_t *lens, int n)
     }
 }
 
+/* A map over n inputs that fails with code at element `at`: every element
+ * before it arrives, then the failure with its message, then the end. */
+static void expect_map_failure(cc_executor *ex, const cc_task_def *def,
+                               const void **ins, const size_t *lens, size_t n,
+                               size_t chunksize, int code, size_t at,
+                               const char *message)
+{
+    cc_map_options o = {chunksize, CC_FOREVER, false};
+    cc_bytes_map *m;
+    assert_int_equal(cc_executor_map_bytes(ex, def, ins, lens, n, &o, &m), 0);
+    size_t idx = 0, count = 0;
+    int rc;
+    while ((rc = cc_bytes_map_next(m, NULL, NULL, &idx)) == 1)
+        count++;
+    assert_int_equal(rc, code);
+    assert_int_equal(idx, at);
+    assert_int_equal(count, at);
+    assert_string_equal(cc_bytes_map_error_message(m), message);
+    assert_int_equal(cc_bytes_map_next(m, NULL, NULL, &idx), 0);
+    cc_bytes_map_free(m);
+}
+
 static void test_map_bytes(void **state)
 {
     (void)state;
@@ -623,21 +645,8 @@ static void test_map_bytes(void **state)
     }
     /* A failure ends the map at the failing element, with its message. */
     for (size_t c = 0; c < 3; c++) {
-        cc_map_options o = {chunks[c], CC_FOREVER, false};
-        cc_bytes_map *m;
-        assert_int_equal(cc_executor_map_bytes(ex, CC_TASK(unlucky), ins, lens,
-                                               100, &o, &m),
-                         0);
-        size_t idx = 0, count = 0;
-        int rc;
-        while ((rc = cc_bytes_map_next(m, NULL, NULL, &idx)) == 1)
-            count++;
-        assert_int_equal(rc, -EDOM);
-        assert_int_equal(idx, 13);
-        assert_int_equal(count, 13);
-        assert_string_equal(cc_bytes_map_error_message(m), "13 is unlucky");
-        assert_int_equal(cc_bytes_map_next(m, NULL, NULL, &idx), 0);
-        cc_bytes_map_free(m);
+        expect_map_failure(ex, CC_TASK(unlucky), ins, lens, 100, chunks[c],
+                           -EDOM, 13, "13 is unlucky");
     }
     /* The same map runs on a thread pool. */
     cc_executor *tp;
@@ -743,21 +752,8 @@ static void test_task_output(void **state)
         }
         /* A chunk whose element fails while holding its output. */
         vals[50] = -2;
-        cc_map_options o = {7, CC_FOREVER, false};
-        cc_bytes_map *m;
-        assert_int_equal(cc_executor_map_bytes(pools[p], CC_TASK(shaped), ins,
-                                               lens, N, &o, &m),
-                         0);
-        size_t idx = 0, count = 0;
-        int rc;
-        while ((rc = cc_bytes_map_next(m, NULL, NULL, &idx)) == 1)
-            count++;
-        assert_int_equal(rc, -EDOM);
-        assert_int_equal(idx, 50);
-        assert_int_equal(count, 50);
-        assert_string_equal(cc_bytes_map_error_message(m),
-                            "failed holding its output");
-        cc_bytes_map_free(m);
+        expect_map_failure(pools[p], CC_TASK(shaped), ins, lens, N, 7, -EDOM,
+                           50, "failed holding its output");
         vals[50] = 50;
     }
     cc_executor_free(pools[1]);
