@@ -15,6 +15,14 @@
  *               u32 message length | u32 0 | done x u64 length |
  *               the outputs, back to back | message
  * Both are decoded with every length checked against the bytes present.
+ *
+ * What a tiny element costs (a map of 8-byte tasks on the MPI pool is
+ * the benchmark, docs/benchmarks.md): the caller writes each chunk once,
+ * straight into the executor's request (submit_bytes_fill); the worker
+ * runs every element of a chunk through one task runner and lets each
+ * write its output in place at the end of the chunk's output
+ * (cc_task_output), which itself may come from the worker's recycled
+ * buffers; the caller reads the outputs where they arrived, in place.
  */
 #include <errno.h>
 #include <stdlib.h>
