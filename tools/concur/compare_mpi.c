@@ -71,7 +71,8 @@ cc_executor *cmp_mpi_executor(void)
 
 const char *cmp_mpi_unavailable(void)
 {
-    return "needs the tool started by mpirun: mpirun -np 3 concur compare";
+    return "needs the tool started by mpirun with 2 ranks or more: "
+           "mpirun -np 3 concur compare";
 }
 
 /* ---- the ranks on this host --------------------------------------------- */
