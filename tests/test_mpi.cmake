@@ -71,4 +71,12 @@ if(CONCUR_BUILD_TOOLS AND CONCUR_PYTHON3)
             $<TARGET_FILE:concur_cli> bench mpi --quick --json)
   set_tests_properties(tools_bench_mpi_json PROPERTIES TIMEOUT 300
     LABELS "mpi;tools" ENVIRONMENT "${CONCUR_MPI_TEST_ENV}")
+
+  # `mpirun -np 3 concur compare`: rank 0 measures an mpi row on the pool
+  # the other two ranks serve, and prints the only document.
+  add_test(NAME tools_compare_mpi
+    COMMAND ${CONCUR_PYTHON3} ${PROJECT_SOURCE_DIR}/tools/compare_check.py
+            mpi ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:concur_cli>)
+  set_tests_properties(tools_compare_mpi PROPERTIES TIMEOUT 300
+    LABELS "mpi;tools" ENVIRONMENT "${CONCUR_MPI_TEST_ENV}")
 endif()

@@ -89,6 +89,43 @@ static int fail_task(const void *in, size_t len, void **out, size_t *out_len)
 }
 CC_TASK_REGISTER(fail_task);
 
+/* Output through cc_task_output, in every shape the library must handle:
+ * v >= 0 by v % 3: 8 bytes (v * v); 5000 bytes (v * v, then v's low byte:
+ * more than a batch keeps in place); nothing returned from a buffer asked
+ * for. v < 0: -1 asks twice, -2 fails holding its buffer, -3 claims more
+ * bytes than it asked for. */
+static int shaped(const void *in, size_t len, void **out, size_t *out_len)
+{
+    int64_t v = in_i64(in, len);
+    if (v == -1) {
+        void *a = cc_task_output(8);
+        if (!a || cc_task_output(8) != NULL)
+            return cc_task_fail(-EFAULT, "a second cc_task_output");
+        memcpy(a, &v, 8);
+        *out = a;
+        *out_len = 8;
+        return 0;
+    }
+    if (v == -2) {
+        if (!cc_task_output(8))
+            return -ENOMEM;
+        return cc_task_fail(-EDOM, "failed holding its output");
+    }
+    size_t n = v == -3 ? 8 : v % 3 == 0 ? 8 : v % 3 == 1 ? 5000 : 16;
+    uint8_t *p = cc_task_output(n);
+    if (!p)
+        return -ENOMEM;
+    if (v % 3 == 2)
+        return 0; /* asked for, not returned: the library releases it */
+    int64_t sq = v * v;
+    memset(p, (int)(v & 0xff), n);
+    memcpy(p, &sq, 8);
+    *out = p;
+    *out_len = v == -3 ? 16 : n;
+    return 0;
+}
+CC_TASK_REGISTER(shaped);
+
 /* Fails on 13, squares the rest: for map. */
 static int unlucky(const void *in, size_t len, void **out, size_t *out_len)
 {
@@ -514,6 +551,38 @@ static void test_large_payloads(void **state)
     }
 }
 
+/* The inputs of a map over 0..n-1: one int64 each. */
+static void map_inputs(int64_t *vals, const void **ins, size_t *lens, int n)
+{
+    for (int i = 0; i < n; i++) {
+        vals[i] = i;
+        ins[i] = &vals[i];
+        lens[i] = sizeof vals[i];
+    }
+}
+
+/* A map over n inputs that fails with code at element `at`: every element
+ * before it arrives, then the failure with its message, then the end. */
+static void expect_map_failure(cc_executor *ex, const cc_task_def *def,
+                               const void **ins, const size_t *lens, size_t n,
+                               size_t chunksize, int code, size_t at,
+                               const char *message)
+{
+    cc_map_options o = {chunksize, CC_FOREVER, false};
+    cc_bytes_map *m;
+    assert_int_equal(cc_executor_map_bytes(ex, def, ins, lens, n, &o, &m), 0);
+    size_t idx = 0, count = 0;
+    int rc;
+    while ((rc = cc_bytes_map_next(m, NULL, NULL, &idx)) == 1)
+        count++;
+    assert_int_equal(rc, code);
+    assert_int_equal(idx, at);
+    assert_int_equal(count, at);
+    assert_string_equal(cc_bytes_map_error_message(m), message);
+    assert_int_equal(cc_bytes_map_next(m, NULL, NULL, &idx), 0);
+    cc_bytes_map_free(m);
+}
+
 static void test_map_bytes(void **state)
 {
     (void)state;
@@ -521,11 +590,7 @@ static void test_map_bytes(void **state)
     int64_t vals[N];
     const void *ins[N];
     size_t lens[N];
-    for (int i = 0; i < N; i++) {
-        vals[i] = i;
-        ins[i] = &vals[i];
-        lens[i] = sizeof vals[i];
-    }
+    map_inputs(vals, ins, lens, N);
     cc_executor *ex = new_pool(2, CC_START_DEFAULT);
     static const size_t chunks[] = {0, 1, 7};
     for (int unordered = 0; unordered < 2; unordered++) {
@@ -580,21 +645,8 @@ static void test_map_bytes(void **state)
     }
     /* A failure ends the map at the failing element, with its message. */
     for (size_t c = 0; c < 3; c++) {
-        cc_map_options o = {chunks[c], CC_FOREVER, false};
-        cc_bytes_map *m;
-        assert_int_equal(cc_executor_map_bytes(ex, CC_TASK(unlucky), ins, lens,
-                                               100, &o, &m),
-                         0);
-        size_t idx = 0, count = 0;
-        int rc;
-        while ((rc = cc_bytes_map_next(m, NULL, NULL, &idx)) == 1)
-            count++;
-        assert_int_equal(rc, -EDOM);
-        assert_int_equal(idx, 13);
-        assert_int_equal(count, 13);
-        assert_string_equal(cc_bytes_map_error_message(m), "13 is unlucky");
-        assert_int_equal(cc_bytes_map_next(m, NULL, NULL, &idx), 0);
-        cc_bytes_map_free(m);
+        expect_map_failure(ex, CC_TASK(unlucky), ins, lens, 100, chunks[c],
+                           -EDOM, 13, "13 is unlucky");
     }
     /* The same map runs on a thread pool. */
     cc_executor *tp;
@@ -615,6 +667,97 @@ static void test_map_bytes(void **state)
     cc_bytes_map_free(m);
     cc_executor_free(tp);
     cc_executor_free(ex);
+}
+
+static void check_shaped(const void *data, size_t len, int64_t v)
+{
+    int64_t sq;
+    switch (v % 3) {
+    case 0:
+        assert_int_equal(len, 8);
+        break;
+    case 1:
+        assert_int_equal(len, 5000);
+        for (size_t i = 8; i < len; i++)
+            assert_int_equal(((const uint8_t *)data)[i], (uint8_t)v);
+        break;
+    default:
+        assert_int_equal(len, 0);
+        assert_null(data);
+        return;
+    }
+    memcpy(&sq, data, 8);
+    assert_int_equal(sq, v * v);
+}
+
+/* cc_task_output: outside a task, through cc_task_run, and in maps whose
+ * chunks place outputs in the batch (process pool and thread pool). */
+static void test_task_output(void **state)
+{
+    (void)state;
+    assert_null(cc_task_output(8));
+    void *out;
+    size_t out_len;
+    char *msg;
+    int64_t v = -1;
+    assert_int_equal(cc_task_run(CC_TASK(shaped), &v, 8, &out, &out_len,
+                                 &msg),
+                     0);
+    assert_int_equal(out_len, 8);
+    free(out);
+    v = -2;
+    assert_int_equal(cc_task_run(CC_TASK(shaped), &v, 8, &out, &out_len,
+                                 &msg),
+                     -EDOM);
+    assert_string_equal(msg, "failed holding its output");
+    free(msg);
+    v = -3;
+    assert_int_equal(cc_task_run(CC_TASK(shaped), &v, 8, &out, &out_len,
+                                 &msg),
+                     -EOVERFLOW);
+    assert_non_null(strstr(msg, "cc_task_output"));
+    free(msg);
+    v = 4;
+    assert_int_equal(cc_task_run(CC_TASK(shaped), &v, 8, &out, &out_len,
+                                 NULL),
+                     0);
+    check_shaped(out, out_len, v);
+    free(out);
+
+    enum { N = 300 };
+    int64_t vals[N];
+    const void *ins[N];
+    size_t lens[N];
+    map_inputs(vals, ins, lens, N);
+    cc_executor *pools[2];
+    pools[0] = new_pool(2, CC_START_DEFAULT);
+    assert_int_equal(cc_thread_pool_new(&pools[1], NULL), 0);
+    static const size_t chunks[] = {1, 7, 0};
+    for (int p = 0; p < 2; p++) {
+        for (size_t c = 0; c < 3; c++) {
+            cc_map_options o = {chunks[c], CC_FOREVER, false};
+            cc_bytes_map *m;
+            assert_int_equal(cc_executor_map_bytes(pools[p], CC_TASK(shaped),
+                                                   ins, lens, N, &o, &m),
+                             0);
+            const void *data;
+            size_t len, idx, count = 0;
+            while (cc_bytes_map_next(m, &data, &len, &idx) == 1) {
+                assert_int_equal(idx, count);
+                check_shaped(data, len, (int64_t)idx);
+                count++;
+            }
+            assert_int_equal(count, N);
+            cc_bytes_map_free(m);
+        }
+        /* A chunk whose element fails while holding its output. */
+        vals[50] = -2;
+        expect_map_failure(pools[p], CC_TASK(shaped), ins, lens, N, 7, -EDOM,
+                           50, "failed holding its output");
+        vals[50] = 50;
+    }
+    cc_executor_free(pools[1]);
+    cc_executor_free(pools[0]);
 }
 
 static void test_shutdown_and_refusals(void **state)
@@ -1011,6 +1154,7 @@ int main(void)
         PT(test_unregistered_tasks),
         PT(test_large_payloads),
         PT(test_map_bytes),
+        PT(test_task_output),
         PT(test_shutdown_and_refusals),
         PT(test_parent_killed_no_worker_survives),
         PT(test_exit_waits_for_accepted_tasks),

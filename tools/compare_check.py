@@ -8,6 +8,9 @@
                                               a failing task: exit 1, reported
     compare_check.py no-python CONCUR [ARGS...]  python3 missing: rows skipped
     compare_check.py stats  CONCUR LIB        --stats: the pools' statistics
+    compare_check.py mpi MPIRUN CONCUR [ARGS...]  under `MPIRUN -np 3`: the
+                                              mpi row is measured (rank 0
+                                              prints, the others serve)
 
 Only shapes, names, statuses and checksums are checked, never a timing:
 the machines are shared and noisy.
@@ -40,7 +43,7 @@ def number(v):
     return type(v) in (int, float)
 
 
-def check_doc(doc, workloads, models):
+def check_doc(doc, workloads, models, mpi=False):
     assert set(doc) == {'tool', 'version', 'machine', 'options', 'workloads'}, doc.keys()
     m = doc['machine']
     assert type(m['cpus']) is int and m['cpus'] >= 1, m
@@ -59,7 +62,7 @@ def check_doc(doc, workloads, models):
         for r in w['results']:
             assert isinstance(r['available'], bool) and isinstance(r['ok'], bool), r
             assert r['python'] == r['model'].startswith('py_'), r
-            if r['model'] == 'mpi':
+            if r['model'] == 'mpi' and not mpi:
                 assert not r['available'] and not r['ok'] and r['note'], r
                 continue
             assert r['ok'], (w['name'], r)
@@ -166,6 +169,17 @@ def main():
         assert note in rows['process_pool']['note'], rows['process_pool']
     elif mode == 'stats':
         check_stats(concur, rest[0])
+    elif mode == 'mpi':
+        # concur is the mpirun here; the tool comes after it.
+        mpirun, tool = concur, rest[0]
+        out, _ = run([mpirun, '--oversubscribe', '-np', '3', tool, 'compare',
+                      '--json', '--workload', 'sleep,primes'] + SMALL +
+                     rest[1:], 0)
+        # One document: only rank 0 prints.
+        doc = check_doc(json.loads(out), ['sleep', 'primes'], C_MODELS, True)
+        for w in doc['workloads']:
+            row = [r for r in w['results'] if r['model'] == 'mpi'][0]
+            assert row['available'] and row['ok'] and row['workers'] == 2, row
     else:
         sys.exit('unknown mode ' + mode)
     print('ok')

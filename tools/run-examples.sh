@@ -6,6 +6,9 @@
 # Every examples/*.c is run, so a new example is run as soon as it exists;
 # give it quick arguments in args_for below if it needs some.
 # Never run this on a ThreadSanitizer build: shared_counter races on purpose.
+# Examples named mpi_* are MPI programs: they run under
+# `mpirun --oversubscribe -np 3` when concur was built with MPI and mpirun
+# is on PATH, and are skipped with the reason otherwise (not a failure).
 set -u
 
 build=${1:-build}
@@ -37,7 +40,21 @@ else
     guard=""
 fi
 
+# How to start an MPI example, or why it cannot run here.
+mpi_launcher() {
+    if [ ! -x "$bin/$1" ]; then
+        echo "skip: concur was built without MPI (install libopenmpi-dev and openmpi-bin, then rebuild)"
+    elif ! command -v mpirun >/dev/null 2>&1; then
+        echo "skip: mpirun is not on PATH (Debian: openmpi-bin)"
+    elif [ "$(id -u)" -eq 0 ]; then
+        echo "mpirun --allow-run-as-root --oversubscribe -np 3"
+    else
+        echo "mpirun --oversubscribe -np 3"
+    fi
+}
+
 failed=""
+skipped=""
 count=0
 start=$(date +%s)
 # The order of the README (simple first), then any example not listed yet.
@@ -54,7 +71,21 @@ done
 for name in $names; do
     args=$(args_for "$name")
     count=$((count + 1))
-    echo "=== $name${args:+ $args}"
+    launcher=""
+    case $name in
+    mpi_*)
+        launcher=$(mpi_launcher "$name")
+        case $launcher in
+        skip:*)
+            echo "=== $name: SKIPPED (${launcher#skip: })"
+            echo
+            skipped="$skipped $name"
+            continue
+            ;;
+        esac
+        ;;
+    esac
+    echo "=== ${launcher:+$launcher }$name${args:+ $args}"
     if [ ! -x "$bin/$name" ]; then
         echo "=== $name: FAILED (not built: $bin/$name)"
         failed="$failed $name"
@@ -62,7 +93,7 @@ for name in $names; do
     fi
     t0=$(date +%s)
     # shellcheck disable=SC2086
-    $guard "$bin/$name" $args
+    $guard $launcher "$bin/$name" $args
     rc=$?
     if [ "$rc" -eq 0 ]; then
         echo "=== $name: ok ($(($(date +%s) - t0)) s)"
@@ -78,4 +109,5 @@ if [ -n "$failed" ]; then
     echo "run-examples: FAILED:$failed" >&2
     exit 1
 fi
-echo "run-examples: all $count examples passed in $(($(date +%s) - start)) s"
+ran=$((count - $(echo $skipped | wc -w)))
+echo "run-examples: all $ran examples run passed in $(($(date +%s) - start)) s${skipped:+ (skipped:$skipped)}"

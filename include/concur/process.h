@@ -448,6 +448,24 @@ void cc_process_queue_free(cc_process_queue *q);
 typedef int (*cc_bytes_task_fn)(const void *in, size_t len, void **out,
                                 size_t *out_len);
 
+/*
+ * Inside a bytes task: a buffer of len bytes for the task's output, to
+ * return as *out (with *out_len <= len), or NULL (len 0, no memory, a
+ * second call in the same run, or not inside a bytes task). The library
+ * owns it from the start: the task never frees it, and if the task fails
+ * or returns another buffer, the library releases it. Equivalent to
+ * malloc'ing the output, only cheaper where it can be: in a chunked map
+ * (cc_executor_map_bytes) the buffer is a slice of the chunk's own output,
+ * which saves a malloc, a copy and a free per element. Returning more
+ * than len bytes from it fails the task with -EOVERFLOW.
+ *
+ *     int *r = cc_task_output(sizeof *r);
+ *     if (!r) return -ENOMEM;
+ *     *r = x * x;
+ *     *out = r; *out_len = sizeof *r;
+ */
+void *cc_task_output(size_t len);
+
 /* A registration. Fields are private; define it only through the macros. */
 typedef struct cc_task_def {
     uint32_t magic;

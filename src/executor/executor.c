@@ -30,6 +30,13 @@ char *cci_task_message_end(cci_task_scope scope)
     return m;
 }
 
+char *cci_task_message_take(void)
+{
+    char *m = task_message;
+    task_message = NULL;
+    return m;
+}
+
 int cc_task_fail(int code, const char *fmt, ...)
 {
     if (code >= 0)

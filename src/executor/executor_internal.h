@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 
 #include "concur/executor.h"
 
@@ -27,6 +28,12 @@ struct cci_executor_ops {
      * before return. See concur/process.h. */
     int (*submit_bytes)(cc_executor *ex, const struct cc_task_def *def,
                         const void *in, size_t len, cc_future **out);
+    /* Optional: submit_bytes with the input written by fill(ctx, dst)
+     * straight into the back-end's own buffer (map_bytes.c's chunks;
+     * process/task_internal.h). */
+    int (*submit_bytes_fill)(cc_executor *ex, const struct cc_task_def *def,
+                             size_t len, void (*fill)(void *ctx, uint8_t *dst),
+                             void *ctx, cc_future **out);
     /* Optional (NULL: cc_executor_stats returns -ENOTSUP). */
     int (*stats)(const cc_executor *ex, cc_pool_stats *out);
     /* Optional: the thread dump's lines about each worker (after the
@@ -65,5 +72,9 @@ typedef struct cci_task_scope {
 cci_task_scope cci_task_message_begin(void);
 /* The message recorded inside the scope (caller frees), or NULL. */
 char *cci_task_message_end(cci_task_scope scope);
+/* Takes the message recorded so far inside the current scope (caller
+ * frees), leaving none: for a runner that runs many tasks in one scope
+ * (process/task_registry.c's batches). */
+char *cci_task_message_take(void);
 
 #endif /* CCI_EXECUTOR_INTERNAL_H */

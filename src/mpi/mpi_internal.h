@@ -166,8 +166,12 @@ int64_t cci_mpi_backoff_next(struct cci_mpi_backoff *b, int64_t now);
  * costs a page fault and a page clear per 4 KiB (a tenth of rank 0's CPU in
  * a map of tiny tasks, whose chunks are megabytes). Buffers handed to the
  * program (a future's output) are plain malloc'd memory and never come
- * here. At most CCI_MPI_CACHE_BYTES are kept; the cache is thread-safe. */
-#define CCI_MPI_CACHE_SLOTS 4
+ * here. At most CCI_MPI_CACHE_BYTES are kept; the cache is thread-safe.
+ * Slots: a map has 4 chunks per worker rank, all sent at once with the
+ * default window, so rank 0 holds 8 request buffers with 2 workers (4
+ * slots let half of them go back to the system after every map: 16 MB of
+ * page faults per map of 2 M elements). */
+#define CCI_MPI_CACHE_SLOTS 16
 #define CCI_MPI_CACHE_MIN ((size_t)256 * 1024)
 #define CCI_MPI_CACHE_BYTES ((size_t)64 << 20)
 

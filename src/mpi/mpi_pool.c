@@ -726,12 +726,17 @@ static bool dispatch(struct mpool *mp)
 
 /* ---- the comm thread's loop ---------------------------------------------- */
 
-static void sleep_until(struct mpool *mp, int64_t deadline)
+/* Sleeps until deadline or a submit. A task queued since the last
+ * dispatch ends the sleep before it starts — unless every window was full
+ * then (room false), when queued tasks must wait for a result anyway:
+ * polling then, instead of sleeping, burned a whole CPU while a long queue
+ * of slow tasks ran (seen in `concur compare`'s mpi row). */
+static void sleep_until(struct mpool *mp, int64_t deadline, bool room)
 {
     struct timespec ts = {(time_t)(deadline / 1000000000),
                           (long)(deadline % 1000000000)};
     pthread_mutex_lock(&mp->lock);
-    if (!__atomic_load_n(&mp->queued, __ATOMIC_RELAXED)) {
+    if (!room || !__atomic_load_n(&mp->queued, __ATOMIC_RELAXED)) {
         mp->comm_sleeping = true;
         pthread_cond_timedwait(&mp->wake, &mp->lock, &ts);
         mp->comm_sleeping = false;
@@ -854,7 +859,7 @@ static void run_comm_thread(struct mpool *mp)
             cci_mpi_backoff_reset(&idle, cci_now_ns()); /* woken by a submit */
             continue;
         }
-        sleep_until(mp, now + p);
+        sleep_until(mp, now + p, pick_worker(mp) != NULL);
     }
     goodbye(mp);
 }
@@ -1007,10 +1012,12 @@ static int mp_submit(cc_executor *ex, cc_task_fn fn, void *arg, cc_future **out)
     return -EINVAL; /* a void * means nothing on another rank */
 }
 
-static int mp_submit_bytes(cc_executor *ex, const cc_task_def *def,
-                           const void *in, size_t len, cc_future **out)
+/* The input is in, or what fill(ctx, ...) writes when fill is set. */
+static int submit_encoded(struct mpool *mp, const cc_task_def *def,
+                          const void *in, size_t len,
+                          void (*fill)(void *ctx, uint8_t *dst), void *ctx,
+                          cc_future **out)
 {
-    struct mpool *mp = (struct mpool *)ex;
     if (len > mp->cfg.max_payload)
         return -EMSGSIZE;
     int s = load_state(mp);
@@ -1033,6 +1040,8 @@ static int mp_submit_bytes(cc_executor *ex, const cc_task_def *def,
         return (int)n;
     }
     t->msg_len = (size_t)n;
+    if (fill)
+        fill(ctx, t->msg + (size_t)n - len);
     cc_future *mine = cc_future_ref(f); /* before the comm thread sees t */
     pthread_mutex_lock(&mp->lock);
     s = load_state(mp);
@@ -1057,6 +1066,21 @@ static int mp_submit_bytes(cc_executor *ex, const cc_task_def *def,
     pthread_mutex_unlock(&mp->lock);
     *out = mine;
     return 0;
+}
+
+static int mp_submit_bytes(cc_executor *ex, const cc_task_def *def,
+                           const void *in, size_t len, cc_future **out)
+{
+    return submit_encoded((struct mpool *)ex, def, in, len, NULL, NULL, out);
+}
+
+/* A map's chunk, written straight into its request (no copy). */
+static int mp_submit_bytes_fill(cc_executor *ex, const cc_task_def *def,
+                                size_t len,
+                                void (*fill)(void *ctx, uint8_t *dst),
+                                void *ctx, cc_future **out)
+{
+    return submit_encoded((struct mpool *)ex, def, NULL, len, fill, ctx, out);
 }
 
 static int mp_shutdown(cc_executor *ex, bool wait, bool cancel_futures)
@@ -1135,6 +1159,7 @@ static const struct cci_executor_ops mpi_ops = {
     .destroy = mp_destroy,
     .max_workers = mp_max_workers,
     .submit_bytes = mp_submit_bytes,
+    .submit_bytes_fill = mp_submit_bytes_fill,
 };
 
 /* A program that returns from main with the pool still live: as Python

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include "concur/process.h"
 #include "mpi/mpi_internal.h"
 #include "platform/platform.h"
+#include "process/task_internal.h"
 #include "process/wire.h"
 
 /* The communicator of the task running in this thread (test hook). */
@@ -143,9 +145,36 @@ static int drain(struct worker *w)
     }
 }
 
-/* Starts sending buf (malloc'd, owned from here on). */
-static int post(struct worker *w, void *buf, size_t len, int tag)
+/* A buffer being sent is malloc'd, or from the cache (an output written
+ * in place in the room handle() offered): the latter are stored with the
+ * low bit set (cache buffers are 16-byte aligned). */
+static void *untag(void *b)
 {
+    return (void *)((uintptr_t)b & ~(uintptr_t)1);
+}
+
+static void release(struct worker *w, void *tagged)
+{
+    if ((uintptr_t)tagged & 1)
+        cci_mpi_buf_free(&w->cache, untag(tagged));
+    else
+        free(tagged);
+}
+
+static void release_out(struct worker *w, void *out, bool cached)
+{
+    if (cached)
+        cci_mpi_buf_free(&w->cache, out);
+    else
+        free(out);
+}
+
+/* Starts sending buf (malloc'd, or from the cache when cached; owned from
+ * here on). */
+static int post(struct worker *w, void *buf, bool cached, size_t len, int tag)
+{
+    if (cached)
+        buf = (void *)((uintptr_t)buf | 1);
     if (w->nsends == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 16;
         MPI_Request *r = realloc(w->reqs, cap * sizeof *r);
@@ -155,7 +184,7 @@ static int post(struct worker *w, void *buf, size_t len, int tag)
         if (b)
             w->bufs = b;
         if (!b) {
-            free(buf);
+            release(w, buf);
             fprintf(stderr,
                     "concur: MPI pool, worker rank %d: out of "
                     "memory\n",
@@ -165,9 +194,10 @@ static int post(struct worker *w, void *buf, size_t len, int tag)
         w->cap = cap;
     }
     MPI_Request req;
-    int rc = MPI_Isend(buf, (int)len, MPI_BYTE, 0, tag, w->comm, &req);
+    int rc =
+        MPI_Isend(untag(buf), (int)len, MPI_BYTE, 0, tag, w->comm, &req);
     if (rc != MPI_SUCCESS) {
-        free(buf);
+        release(w, buf);
         return fail_mpi(w, rc, "MPI_Isend");
     }
     w->reqs[w->nsends] = req;
@@ -190,7 +220,7 @@ static int test_sends(struct worker *w)
     if (done == MPI_UNDEFINED || done == 0)
         return 0;
     for (int i = 0; i < done; i++) {
-        free(w->bufs[idx[i]]);
+        release(w, w->bufs[idx[i]]);
         w->bufs[idx[i]] = NULL;
     }
     size_t k = 0;
@@ -205,15 +235,17 @@ static int test_sends(struct worker *w)
     return 0;
 }
 
-/* Sends the answer to request id. Takes out (malloc'd or NULL). */
+/* Sends the answer to request id. Takes out (malloc'd, from the cache
+ * when out_cached, or NULL). */
 static int send_result(struct worker *w, uint64_t id, int status,
-                       const char *msg, void *out, size_t out_len)
+                       const char *msg, void *out, bool out_cached,
+                       size_t out_len)
 {
     size_t mlen = msg ? strnlen(msg, CCI_MESSAGE_MAX) : 0;
     if (status >= 0) {
         mlen = 0;
     } else {
-        free(out);
+        release_out(w, out, out_cached);
         out = NULL;
         out_len = 0;
     }
@@ -222,10 +254,10 @@ static int send_result(struct worker *w, uint64_t id, int status,
     uint8_t *b = malloc(cap);
     if (!b && out_len) {
         /* Keep the protocol (one answer per request) even now. */
-        free(out);
+        release_out(w, out, out_cached);
         return send_result(w, id, -ENOMEM,
                            "no memory on the worker rank for the result", NULL,
-                           0);
+                           false, 0);
     }
     if (!b) {
         fprintf(stderr, "concur: MPI pool, worker rank %d: out of memory\n",
@@ -235,19 +267,19 @@ static int send_result(struct worker *w, uint64_t id, int status,
     long n = cci_result_encode(b, cap, status, id, msg, mlen, ool,
                                ool ? NULL : out, out_len);
     if (!ool)
-        free(out);
+        release_out(w, out, out_cached);
     if (n < 0) { /* cannot happen: cap is what the encoding needs */
         free(b);
         if (ool)
-            free(out);
+            release_out(w, out, out_cached);
         return fail_mpi(w, MPI_ERR_COUNT, "cci_result_encode");
     }
-    int rc = post(w, b, (size_t)n, CCI_MPI_TAG_RESULT);
+    int rc = post(w, b, false, (size_t)n, CCI_MPI_TAG_RESULT);
     if (ool) {
         if (rc < 0)
-            free(out);
+            release_out(w, out, out_cached);
         else
-            rc = post(w, out, out_len, CCI_MPI_TAG_DATA);
+            rc = post(w, out, out_cached, out_len, CCI_MPI_TAG_DATA);
     }
     return rc;
 }
@@ -264,7 +296,7 @@ static int send_failure(struct worker *w, uint64_t id, int status,
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    return send_result(w, id, status, text, NULL, 0);
+    return send_result(w, id, status, text, NULL, false, 0);
 }
 
 static int handle(struct worker *w, const struct wmsg *m)
@@ -289,22 +321,40 @@ static int handle(struct worker *w, const struct wmsg *m)
         return send_failure(w, v.id, CC_ENOT_REGISTERED,
                             "task '%s' is not registered on rank %d", name,
                             w->rank);
+    /* A large request (a map's chunk) gets room for its output from the
+     * cache (cc_task_output; the batch asks for its whole output there),
+     * so that the chunk's output pages are not faulted in afresh every
+     * time. */
+    size_t room = 0;
+    uint8_t *arena = NULL;
+    if (v.payload_len >= CCI_MPI_CACHE_MIN / 2 &&
+        v.payload_len <= CCI_MPI_CACHE_BYTES / 4) {
+        room = 2 * (size_t)v.payload_len + CCI_MPI_INLINE_MAX;
+        arena = cci_mpi_buf_alloc(&w->cache, room);
+    }
     void *out = NULL;
     size_t out_len = 0;
     char *msg = NULL;
+    bool in_place = false;
+    struct cci_task_runner run;
     task_comm = w->comm;
-    int status = cc_task_run(def, v.payload, (size_t)v.payload_len, &out,
-                             &out_len, &msg);
+    cci_task_runner_begin(&run, def);
+    int status = cci_task_runner_run(&run, v.payload, (size_t)v.payload_len,
+                                     arena, room, &out, &out_len, &in_place,
+                                     &msg);
+    cci_task_runner_end(&run);
     task_comm = MPI_COMM_NULL;
+    if (arena && !in_place)
+        cci_mpi_buf_free(&w->cache, arena);
     int rc;
     if (status >= 0 && out_len > w->max_payload) {
-        free(out);
+        release_out(w, out, in_place);
         rc = send_failure(w, v.id, -EMSGSIZE,
                           "task '%s' returned %zu bytes, more than the "
                           "pool's max_payload (%llu)",
                           name, out_len, (unsigned long long)w->max_payload);
     } else {
-        rc = send_result(w, v.id, status, msg, out, out_len);
+        rc = send_result(w, v.id, status, msg, out, in_place, out_len);
     }
     free(msg);
     return rc;
@@ -363,7 +413,7 @@ int cci_mpi_serve(MPI_Comm comm, int rank, const struct cci_mpi_config *cfg)
      * allocated rather than be freed under MPI. */
     if (!w.err)
         for (size_t i = 0; i < w.nsends; i++)
-            free(w.bufs[i]);
+            release(&w, w.bufs[i]);
     free(w.reqs);
     free(w.bufs);
     cci_mpi_cache_destroy(&w.cache);

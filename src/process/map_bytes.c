@@ -15,6 +15,14 @@
  *               u32 message length | u32 0 | done x u64 length |
  *               the outputs, back to back | message
  * Both are decoded with every length checked against the bytes present.
+ *
+ * What a tiny element costs (a map of 8-byte tasks on the MPI pool is
+ * the benchmark, docs/benchmarks.md): the caller writes each chunk once,
+ * straight into the executor's request (submit_bytes_fill); the worker
+ * runs every element of a chunk through one task runner and lets each
+ * write its output in place at the end of the chunk's output
+ * (cc_task_output), which itself may come from the worker's recycled
+ * buffers; the caller reads the outputs where they arrived, in place.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,13 +32,10 @@
 #include "concur/process.h"
 #include "executor/executor_internal.h"
 #include "executor/future_index.h"
+#include "process/task_internal.h"
 #include "process/wire.h"
 #include "time/deadline.h"
 
-/* task_registry.c: cc_task_run without the registration check, for a
- * definition just found by name. */
-int cci_task_invoke(const cc_task_def *def, const void *in, size_t len,
-                    void **out, size_t *out_len, char **message);
 
 #define BATCH_IN_MAGIC CCI_BATCH_IN_MAGIC
 #define BATCH_OUT_MAGIC CCI_BATCH_OUT_MAGIC
@@ -62,6 +67,45 @@ static void wr32(uint8_t *p, uint32_t v)
 }
 
 /* ---- the batch task (runs in the worker) --------------------------------------- */
+
+/* Room kept free at the end of a batch's output for the next element's
+ * output in place; a larger one is malloc'd by cc_task_output and copied. */
+#define OUT_ROOM ((size_t)4096)
+
+/* The batch's output buffer: from cc_task_output when the runner offers
+ * room (an MPI worker rank recycles it), else malloc'd. */
+struct outbuf {
+    uint8_t *p;
+    size_t cap, used;
+    bool given; /* from cc_task_output: never realloc'd nor freed here */
+};
+
+/* Grows b to at least need bytes, doubling. Returns 0 or -ENOMEM (b is
+ * then unchanged). */
+static int grow(struct outbuf *b, size_t need)
+{
+    size_t ncap = b->cap * 2 > need ? b->cap * 2 : need;
+    uint8_t *np;
+    if (b->given) {
+        np = malloc(ncap);
+        if (np)
+            memcpy(np, b->p, b->used);
+    } else {
+        np = realloc(b->p, ncap);
+    }
+    if (!np)
+        return -ENOMEM;
+    b->p = np;
+    b->cap = ncap;
+    b->given = false;
+    return 0;
+}
+
+static void outbuf_free(struct outbuf *b)
+{
+    if (!b->given)
+        free(b->p);
+}
 
 static int cci_batch_task(const void *in, size_t len, void **out, size_t *out_len)
 {
@@ -97,69 +141,76 @@ static int cci_batch_task(const void *in, size_t len, void **out, size_t *out_le
         return cc_task_fail(-EPROTO, "malformed batch");
 
     /* One output buffer, grown by doubling: the header and the length
-     * table first (count is known), the outputs appended as they come. */
-    size_t cap = BATCH_OUT_HEADER + (size_t)count * 8 + 64 * (size_t)count;
-    size_t used = BATCH_OUT_HEADER + (size_t)count * 8;
-    uint8_t *o = malloc(cap);
-    if (!o)
+     * table first (count is known), the outputs appended as they come.
+     * Each element may write its output in place (cc_task_output) into
+     * the room left at the end; there is always at least OUT_ROOM. */
+    struct outbuf o;
+    o.used = BATCH_OUT_HEADER + (size_t)count * 8;
+    o.cap = o.used + OUT_ROOM + 16 * (size_t)count;
+    o.p = cc_task_output(o.cap);
+    o.given = o.p != NULL;
+    if (!o.p && !(o.p = malloc(o.cap)))
         return -ENOMEM;
     int status = 0;
     uint64_t done = 0;
     char *msg = NULL;
     size_t at = 0;
+    bool oom = false;
+    struct cci_task_runner run;
+    cci_task_runner_begin(&run, def);
     for (; done < count; done++) {
         uint64_t l = rd64(lens + done * 8);
         void *res;
         size_t res_len;
-        status = cci_task_invoke(def, data + at, (size_t)l, &res, &res_len,
-                                 &msg);
+        bool in_place;
+        status = cci_task_runner_run(&run, data + at, (size_t)l,
+                                     o.p + o.used, o.cap - o.used, &res,
+                                     &res_len, &in_place, &msg);
         at += (size_t)l;
         if (status < 0)
             break;
-        if (res_len > cap - used) {
-            size_t ncap = cap * 2 > used + res_len ? cap * 2 : used + res_len;
-            uint8_t *no = realloc(o, ncap);
-            if (!no) {
+        wr64(o.p + BATCH_OUT_HEADER + done * 8, res_len);
+        if (!in_place) {
+            if (res_len > o.cap - o.used &&
+                grow(&o, o.used + res_len + OUT_ROOM) < 0) {
                 free(res);
-                free(o);
-                return -ENOMEM;
+                oom = true;
+                break;
             }
-            o = no;
-            cap = ncap;
+            if (res_len)
+                memcpy(o.p + o.used, res, res_len);
+            free(res);
         }
-        wr64(o + BATCH_OUT_HEADER + done * 8, res_len);
-        if (res_len)
-            memcpy(o + used, res, res_len);
-        used += res_len;
-        free(res);
+        o.used += res_len;
+        if (o.cap - o.used < OUT_ROOM && grow(&o, o.used + OUT_ROOM) < 0) {
+            oom = true;
+            break;
+        }
     }
+    cci_task_runner_end(&run);
     size_t mlen = msg ? strlen(msg) : 0;
-    if (mlen > cap - used) {
-        uint8_t *no = realloc(o, used + mlen);
-        if (!no) {
-            free(o);
-            free(msg);
-            return -ENOMEM;
-        }
-        o = no;
+    if (oom || (mlen > o.cap - o.used && grow(&o, o.used + mlen) < 0)) {
+        outbuf_free(&o);
+        free(msg);
+        return -ENOMEM;
     }
     if (mlen)
-        memcpy(o + used, msg, mlen);
+        memcpy(o.p + o.used, msg, mlen);
     free(msg);
     /* The outputs follow the table of `done` lengths: close the gap left
      * by the elements that never ran. */
     size_t table_end = BATCH_OUT_HEADER + (size_t)done * 8;
     size_t full_end = BATCH_OUT_HEADER + (size_t)count * 8;
     if (done < count)
-        memmove(o + table_end, o + full_end, used + mlen - full_end);
-    size_t size = used + mlen - (full_end - table_end);
-    wr32(o, BATCH_OUT_MAGIC);
-    wr32(o + 4, (uint32_t)status);
-    wr64(o + 8, done);
-    wr64(o + 16, status < 0 ? done : UINT64_MAX);
-    wr32(o + 24, (uint32_t)mlen);
-    wr32(o + 28, 0);
-    *out = o;
+        memmove(o.p + table_end, o.p + full_end, o.used + mlen - full_end);
+    size_t size = o.used + mlen - (full_end - table_end);
+    wr32(o.p, BATCH_OUT_MAGIC);
+    wr32(o.p + 4, (uint32_t)status);
+    wr64(o.p + 8, done);
+    wr64(o.p + 16, status < 0 ? done : UINT64_MAX);
+    wr32(o.p + 24, (uint32_t)mlen);
+    wr32(o.p + 28, 0);
+    *out = o.p;
     *out_len = size;
     return 0;
 }
@@ -178,7 +229,6 @@ struct chunk {
      * data that follows it (both inside the future's bytes). */
     const uint8_t *lens;
     const uint8_t *cursor;
-    size_t read;      /* outputs already yielded */
     const void *single; /* unbatched: the future's bytes (may be NULL) */
     size_t single_len;
     const char *msg; /* points into the future's bytes, not terminated */
@@ -195,9 +245,8 @@ struct cc_bytes_map {
     cci_future_ref *by_future;
     int64_t deadline;
     bool unordered, finished;
-    size_t next_index;
     cc_as_completed *completed;
-    struct chunk *current;
+    struct chunk *current; /* the chunk being read, and its next element */
     size_t current_pos;
     char *error_message;
 };
@@ -211,6 +260,38 @@ static size_t auto_chunksize(cc_executor *ex, size_t n)
     return c ? c : 1;
 }
 
+/* What fill_chunk writes: chunk c's batch input. */
+struct chunk_input {
+    const cc_task_def *def;
+    size_t name_len;
+    const void *const *inputs;
+    const size_t *lens;
+    const struct chunk *c;
+};
+
+static void fill_chunk(void *ctx, uint8_t *b)
+{
+    const struct chunk_input *ci = ctx;
+    const struct chunk *c = ci->c;
+    wr32(b, BATCH_IN_MAGIC);
+    wr32(b + 4, (uint32_t)ci->name_len);
+    wr64(b + 8, c->count);
+    memcpy(b + BATCH_IN_HEADER, ci->def->name, ci->name_len);
+    uint8_t *l = b + BATCH_IN_HEADER + ci->name_len, *d = l + c->count * 8;
+    const void *const *in = ci->inputs + c->start;
+    const size_t *lens = ci->lens + c->start;
+    for (size_t i = 0; i < c->count; i++) {
+        wr64(l + i * 8, lens[i]);
+        /* Tiny elements (the case batching exists for) are copied
+         * without a call to memcpy. */
+        if (lens[i] == 8)
+            memcpy(d, in[i], 8);
+        else if (lens[i])
+            memcpy(d, in[i], lens[i]);
+        d += lens[i];
+    }
+}
+
 static int submit_chunk(cc_bytes_map *m, cc_executor *ex,
                         const void *const *inputs, const size_t *lens,
                         struct chunk *c, cc_future **f)
@@ -218,31 +299,16 @@ static int submit_chunk(cc_bytes_map *m, cc_executor *ex,
     if (!m->batched)
         return cc_executor_submit_bytes(ex, m->def, inputs[c->start],
                                         lens[c->start], f);
-    size_t name_len = strlen(m->def->name);
-    size_t size = BATCH_IN_HEADER + name_len + c->count * 8;
+    struct chunk_input ci = {m->def, strlen(m->def->name), inputs, lens, c};
+    size_t size = BATCH_IN_HEADER + ci.name_len + c->count * 8;
     for (size_t i = c->start; i < c->start + c->count; i++) {
         if (lens[i] > SIZE_MAX - size)
             return -EMSGSIZE;
         size += lens[i];
     }
-    uint8_t *b = malloc(size);
-    if (!b)
-        return -ENOMEM;
-    wr32(b, BATCH_IN_MAGIC);
-    wr32(b + 4, (uint32_t)name_len);
-    wr64(b + 8, c->count);
-    memcpy(b + BATCH_IN_HEADER, m->def->name, name_len);
-    uint8_t *l = b + BATCH_IN_HEADER + name_len, *d = l + c->count * 8;
-    for (size_t i = 0; i < c->count; i++) {
-        size_t k = c->start + i;
-        wr64(l + i * 8, lens[k]);
-        if (lens[k])
-            memcpy(d, inputs[k], lens[k]);
-        d += lens[k];
-    }
-    int rc = cc_executor_submit_bytes(ex, CC_TASK(cci_batch_task), b, size, f);
-    free(b);
-    return rc;
+    /* Written once, straight into the executor's request. */
+    return cci_executor_submit_bytes_fill(ex, CC_TASK(cci_batch_task), size,
+                                          fill_chunk, &ci, f);
 }
 
 int cc_executor_map_bytes(cc_executor *ex, const cc_task_def *def,
@@ -368,14 +434,12 @@ static int fail(cc_bytes_map *m, int err, const struct chunk *c,
     return err;
 }
 
-/* Yields element i of chunk c (i is the chunk's next element), or its
- * failure. */
-static int yield(cc_bytes_map *m, struct chunk *c, size_t i,
-                 const void **data, size_t *len, size_t *index)
+/* Yields element current_pos of the current chunk, which has its output
+ * (current_pos < done): the path every element but a chunk's first takes. */
+static inline int take(cc_bytes_map *m, struct chunk *c, const void **data,
+                       size_t *len, size_t *index)
 {
-    size_t pos = i - c->start;
-    if (pos >= c->done) /* the failed element (decode checked the rest) */
-        return fail(m, c->status, c, c->failed_at, index);
+    size_t pos = m->current_pos++;
     const void *d;
     size_t l;
     if (!m->batched) {
@@ -386,64 +450,69 @@ static int yield(cc_bytes_map *m, struct chunk *c, size_t i,
         d = c->cursor;
         c->cursor += l;
     }
-    c->read++;
     if (data)
         *data = l ? d : NULL;
     if (len)
         *len = l;
     if (index)
-        *index = i;
+        *index = c->start + pos;
     return 1;
 }
 
-static int next_ordered(cc_bytes_map *m, const void **data, size_t *len,
-                        size_t *index)
+/* The next chunk to read, decoded: in order, waiting for it within the
+ * map's timeout, or the next to complete. Returns 1 with m->current set,
+ * 0 at the end, or a failure (fail() done). */
+static int next_chunk(cc_bytes_map *m, size_t *index)
 {
-    size_t i = m->next_index;
-    size_t k = i / m->chunksize;
-    if (!m->chunks[k].decoded) {
-        int64_t now = cc_monotonic_ns();
-        cc_duration left = m->deadline == CCI_NO_DEADLINE ? CC_FOREVER
-                           : m->deadline > now            ? m->deadline - now
-                                                          : 0;
-        if (cc_future_wait(m->futures[k], left) == -ETIMEDOUT)
-            return fail(m, -ETIMEDOUT, NULL, i, index);
+    size_t k;
+    if (!m->unordered) {
+        k = m->current ? (size_t)(m->current - m->chunks) + 1 : 0;
+        if (k >= m->nchunks)
+            return 0;
+        if (!m->chunks[k].decoded) {
+            int64_t now = cc_monotonic_ns();
+            cc_duration left = m->deadline == CCI_NO_DEADLINE ? CC_FOREVER
+                               : m->deadline > now ? m->deadline - now
+                                                   : 0;
+            if (cc_future_wait(m->futures[k], left) == -ETIMEDOUT)
+                return fail(m, -ETIMEDOUT, NULL, m->chunks[k].start, index);
+        }
+    } else {
+        cc_future *f;
+        int rc = cc_as_completed_next(m->completed, &f);
+        if (rc <= 0)
+            return rc < 0 ? fail(m, rc, NULL, 0, index) : 0;
+        k = cci_future_index_find(m->by_future, m->nchunks, f);
     }
     int err = decode_chunk(m, k);
     if (err < 0)
-        return fail(m, err, &m->chunks[k], i, index);
-    int rc = yield(m, &m->chunks[k], i, data, len, index);
-    if (rc == 1)
-        m->next_index++;
-    return rc;
+        return fail(m, err, &m->chunks[k], m->chunks[k].start, index);
+    m->current = &m->chunks[k];
+    m->current_pos = 0;
+    return 1;
 }
 
-static int next_unordered(cc_bytes_map *m, const void **data, size_t *len,
-                          size_t *index)
+/* Everything but the next element of the current chunk: the end, a
+ * failed element, the next chunk. Out of line, so that the common path
+ * stays a leaf without a stack frame. */
+static __attribute__((noinline)) int next_slow(cc_bytes_map *m,
+                                               const void **data, size_t *len,
+                                               size_t *index)
 {
-    for (;;) {
-        struct chunk *c = m->current;
-        if (c && m->current_pos < c->count) {
-            size_t i = c->start + m->current_pos;
-            int rc = yield(m, c, i, data, len, index);
-            if (rc == 1)
-                m->current_pos++;
-            return rc;
-        }
-        cc_future *f;
-        int rc = cc_as_completed_next(m->completed, &f);
-        if (rc <= 0) {
-            if (rc < 0)
-                return fail(m, rc, NULL, 0, index);
-            return 0;
-        }
-        size_t k = cci_future_index_find(m->by_future, m->nchunks, f);
-        int err = decode_chunk(m, k);
-        if (err < 0)
-            return fail(m, err, &m->chunks[k], m->chunks[k].start, index);
-        m->current = &m->chunks[k];
-        m->current_pos = 0;
-    }
+    if (m->finished)
+        return 0;
+    struct chunk *c = m->current;
+    if (c && m->current_pos < c->count) /* the failed element */
+        return fail(m, c->status, c, c->failed_at, index);
+    int rc = next_chunk(m, index);
+    if (rc == 0)
+        m->finished = true;
+    if (rc <= 0)
+        return rc;
+    c = m->current;
+    if (m->current_pos < c->done)
+        return take(m, c, data, len, index);
+    return fail(m, c->status, c, c->failed_at, index);
 }
 
 int cc_bytes_map_next(cc_bytes_map *m, const void **data, size_t *len,
@@ -451,13 +520,10 @@ int cc_bytes_map_next(cc_bytes_map *m, const void **data, size_t *len,
 {
     if (!m)
         return -EINVAL;
-    if (m->finished || (!m->unordered && m->next_index >= m->n))
-        return 0;
-    int rc = m->unordered ? next_unordered(m, data, len, index)
-                          : next_ordered(m, data, len, index);
-    if (rc == 0)
-        m->finished = true;
-    return rc;
+    struct chunk *c = m->current;
+    if (c && m->current_pos < c->done && !m->finished)
+        return take(m, c, data, len, index);
+    return next_slow(m, data, len, index);
 }
 
 const char *cc_bytes_map_error_message(const cc_bytes_map *m)

@@ -20,6 +20,7 @@
 #include "concur/process.h"
 #include "executor/executor_internal.h"
 #include "future/future_internal.h"
+#include "process/task_internal.h"
 
 enum { DEF_UNREGISTERED = 0, DEF_REGISTERED = 1, DEF_DUPLICATE = 2 };
 
@@ -106,9 +107,6 @@ bool cci_task_registered(const cc_task_def *def)
     return registered(def);
 }
 
-int cci_task_invoke(const cc_task_def *def, const void *in, size_t len,
-                    void **out, size_t *out_len, char **message);
-
 int cc_task_run(const cc_task_def *def, const void *in, size_t len,
                 void **out, size_t *out_len, char **message)
 {
@@ -123,32 +121,126 @@ int cc_task_run(const cc_task_def *def, const void *in, size_t len,
     return cci_task_invoke(def, in, len, out, out_len, message);
 }
 
-/* cc_task_run for a definition known to be registered (just found by
- * name): the batch task runs it per element and skips the list walk. */
-int cci_task_invoke(const cc_task_def *def, const void *in, size_t len,
-                    void **out, size_t *out_len, char **message)
+/* ---- the task's output (cc_task_output) ----------------------------------------
+ * While a bytes task runs, its thread points at the slot of its runner
+ * (process/task_internal.h; on the runner's stack; tasks nest, so the
+ * runner saves and restores the outer one). A batch offers room in its own
+ * output buffer (arena), so that a tiny task's output costs neither a
+ * malloc, nor a copy, nor a free. */
+static __thread struct cci_out_slot *out_slot;
+
+void *cc_task_output(size_t len)
 {
-    if (message)
-        *message = NULL;
-    cci_task_scope scope = cci_task_message_begin();
-    void *res = NULL;
-    size_t res_len = 0;
-    int status = def->fn(in, len, &res, &res_len);
-    char *msg = cci_task_message_end(scope);
+    struct cci_out_slot *s = out_slot;
+    if (!s || s->used || len == 0)
+        return NULL;
+    s->used = true;
+    void *p = s->arena && len <= s->room ? s->arena : malloc(len);
+    s->given = p;
+    s->given_len = p ? len : 0;
+    return p;
+}
+
+/* ---- running tasks: one scope for many ------------------------------------------ */
+
+void cci_task_runner_begin(struct cci_task_runner *r, const cc_task_def *def)
+{
+    r->def = def;
+    r->slot = (struct cci_out_slot){NULL, 0, NULL, 0, false};
+    r->outer = out_slot;
+    out_slot = &r->slot;
+    r->scope = cci_task_message_begin();
+}
+
+void cci_task_runner_end(struct cci_task_runner *r)
+{
+    free(cci_task_message_end(r->scope));
+    out_slot = r->outer;
+}
+
+/* The rare endings of a task run: a failure, a message recorded by a
+ * task that then succeeded, a cc_task_output buffer not returned or
+ * overrun. */
+static int run_end(const cc_task_def *def, const struct cci_out_slot *slot,
+                   int status, void *res, size_t res_len, void **out,
+                   size_t *out_len, bool *in_place, char **message)
+{
+    char *msg = cci_task_message_take();
+    uint8_t *arena = slot->arena;
+    /* The library owns what cc_task_output gave: release it unless it is
+     * the output (an arena slice is never freed). */
+    bool given_is_res = slot->given && res == slot->given;
+    if (slot->given && !given_is_res && slot->given != arena)
+        free(slot->given);
+    if (status >= 0 && given_is_res && res_len > slot->given_len) {
+        /* The task wrote past its buffer, or misreports its length. */
+        if (slot->given != arena)
+            free(res);
+        free(msg);
+        if (message && asprintf(message,
+                                "task '%s' returned %zu bytes from a "
+                                "%zu-byte cc_task_output buffer",
+                                def->name, res_len, slot->given_len) < 0)
+            *message = NULL;
+        return -EOVERFLOW;
+    }
     if (status < 0) {
-        free(res); /* a task may have allocated before failing */
+        /* A task may have allocated before failing. */
+        if (res && !(given_is_res && res == arena))
+            free(res);
         if (message)
             *message = msg;
         else
             free(msg);
         return status;
     }
-    free(msg);
-    if (!res)
-        res_len = 0;
+    free(msg); /* recorded by a task that then succeeded */
+    *in_place = given_is_res && res == arena;
     *out = res;
-    *out_len = res_len;
+    *out_len = res ? res_len : 0;
     return 0;
+}
+
+int cci_task_runner_run(struct cci_task_runner *r, const void *in, size_t len,
+                        uint8_t *arena, size_t room, void **out,
+                        size_t *out_len, bool *in_place, char **message)
+{
+    if (message)
+        *message = NULL;
+    *in_place = false;
+    r->slot = (struct cci_out_slot){arena, room, NULL, 0, false};
+    void *res = NULL;
+    size_t res_len = 0;
+    int status = r->def->fn(in, len, &res, &res_len);
+    /* The common ending, once per element of a map: success with a
+     * malloc'd output (or none), or with the cc_task_output buffer, and
+     * no message recorded. */
+    if (status >= 0 &&
+        (!r->slot.given ||
+         (res == r->slot.given && res_len <= r->slot.given_len))) {
+        char *stray = cci_task_message_take();
+        if (!stray) {
+            *in_place = res && res == arena;
+            *out = res;
+            *out_len = res ? res_len : 0;
+            return 0;
+        }
+        free(stray); /* cc_task_fail, then success: dropped */
+    }
+    return run_end(r->def, &r->slot, status, res, res_len, out, out_len,
+                   in_place, message);
+}
+
+int cci_task_invoke(const cc_task_def *def, const void *in, size_t len,
+                    void **out, size_t *out_len, char **message)
+{
+    struct cci_task_runner r;
+    bool in_place;
+    cci_task_runner_begin(&r, def);
+    int rc = cci_task_runner_run(&r, in, len, NULL, 0, out, out_len,
+                                 &in_place, message);
+    cci_task_runner_end(&r);
+    return rc;
 }
 
 /* ---- submit_bytes through a plain executor -------------------------------------
@@ -206,15 +298,11 @@ static int inner_done(cc_future *inner, void *ctx)
     return 0;
 }
 
-int cc_executor_submit_bytes(cc_executor *ex, const cc_task_def *def,
-                             const void *in, size_t len, cc_future **out)
+/* The input comes from in, or from fill(ctx, ...) when fill is set. */
+static int submit_bytes_job(cc_executor *ex, const cc_task_def *def,
+                            const void *in, size_t len, cci_bytes_fill_fn fill,
+                            void *ctx, cc_future **out)
 {
-    if (!ex || !def || !out || (len > 0 && !in))
-        return -EINVAL;
-    if (!registered(def))
-        return CC_ENOT_REGISTERED;
-    if (ex->ops->submit_bytes)
-        return ex->ops->submit_bytes(ex, def, in, len, out);
     struct bytes_job *job = malloc(sizeof *job + len);
     if (!job)
         return -ENOMEM;
@@ -225,7 +313,9 @@ int cc_executor_submit_bytes(cc_executor *ex, const cc_task_def *def,
     }
     job->def = def;
     job->len = len;
-    if (len)
+    if (fill)
+        fill(ctx, job->in);
+    else if (len)
         memcpy(job->in, in, len);
     cc_future *inner;
     cc_future *promise = cc_future_ref(job->promise); /* the caller's */
@@ -247,4 +337,38 @@ int cc_executor_submit_bytes(cc_executor *ex, const cc_task_def *def,
     cc_future_unref(inner);
     *out = promise;
     return 0;
+}
+
+int cc_executor_submit_bytes(cc_executor *ex, const cc_task_def *def,
+                             const void *in, size_t len, cc_future **out)
+{
+    if (!ex || !def || !out || (len > 0 && !in))
+        return -EINVAL;
+    if (!registered(def))
+        return CC_ENOT_REGISTERED;
+    if (ex->ops->submit_bytes)
+        return ex->ops->submit_bytes(ex, def, in, len, out);
+    return submit_bytes_job(ex, def, in, len, NULL, NULL, out);
+}
+
+int cci_executor_submit_bytes_fill(cc_executor *ex, const cc_task_def *def,
+                                   size_t len, cci_bytes_fill_fn fill,
+                                   void *ctx, cc_future **out)
+{
+    if (!ex || !def || !out || !fill)
+        return -EINVAL;
+    if (!registered(def))
+        return CC_ENOT_REGISTERED;
+    if (ex->ops->submit_bytes_fill)
+        return ex->ops->submit_bytes_fill(ex, def, len, fill, ctx, out);
+    if (!ex->ops->submit_bytes)
+        return submit_bytes_job(ex, def, NULL, len, fill, ctx, out);
+    /* A bytes path that only copies: write the input for it to copy. */
+    uint8_t *b = malloc(len ? len : 1);
+    if (!b)
+        return -ENOMEM;
+    fill(ctx, b);
+    int rc = ex->ops->submit_bytes(ex, def, b, len, out);
+    free(b);
+    return rc;
 }

@@ -48,7 +48,7 @@ static long encode(uint8_t *buf, size_t cap, uint32_t magic, uint32_t word,
     cci_put64_le(buf + 24, body_len);
     if (text_len)
         memcpy(buf + CCI_TASK_HEADER, text, text_len);
-    if (inline_len)
+    if (inline_len && body) /* NULL: the caller writes it in place */
         memcpy(buf + CCI_TASK_HEADER + text_len, body, inline_len);
     return (long)total;
 }

@@ -69,7 +69,9 @@ struct cci_result_view {
 /* Size of an encoded request/response with these parts inline. */
 size_t cci_task_encoded_size(size_t name_len, size_t inline_len);
 
-/* Encodes into buf (cap bytes); returns the size written, or -EMSGSIZE. */
+/* Encodes into buf (cap bytes); returns the size written, or -EMSGSIZE.
+ * An inline payload or result given as NULL is left for the caller to
+ * write in place (after the header and the name or message). */
 long cci_task_encode(uint8_t *buf, size_t cap, uint32_t kind, uint64_t id,
                      const char *name, size_t name_len, bool out_of_line,
                      const void *payload, uint64_t payload_len);

@@ -7,7 +7,11 @@
 #    (find_package(concur), concur::concur and concur::concur_static) and
 #    runs it;
 # 3. builds it again with pkg-config (`cc $(pkg-config --cflags --libs
-#    concur)`) and runs it.
+#    concur)`) and runs it;
+# 4. when concur was built with its MPI pool (libconcur_mpi.a installed):
+#    builds tests/consumer/mpi_main.c with find_package(concur COMPONENTS
+#    mpi) and with pkg-config concur-mpi, and runs each under
+#    `mpirun --oversubscribe -np 3`.
 # Exits non-zero with a message naming the step that failed.
 set -eu
 
@@ -61,10 +65,14 @@ libdir=$(dirname "$pcdir")
 ls "$libdir"/libconcur.so.* >/dev/null 2>&1 || fail "no libconcur.so.* in $libdir"
 [ -f "$libdir/libconcur.a" ] || fail "no libconcur.a in $libdir"
 
-step "CMake consumer: find_package(concur)"
+mpi=OFF
+[ -f "$libdir/libconcur_mpi.a" ] && mpi=ON
+
+step "CMake consumer: find_package(concur) (MPI component: $mpi)"
 cmake -S "$here" -B "$work/cmake-consumer" \
     -DCMAKE_PREFIX_PATH="$prefix" \
     -DCMAKE_BUILD_TYPE=Release \
+    -DCONSUMER_MPI=$mpi \
     || fail "configuring the CMake consumer (find_package(concur))"
 cmake --build "$work/cmake-consumer" -j "$jobs" \
     || fail "building the CMake consumer"
@@ -89,4 +97,31 @@ step "run the pkg-config consumer"
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     "$work/pkg-config-consumer/consumer" || fail "the pkg-config consumer failed"
 
-echo "install_consumer: ok (CMake shared and static, pkg-config)"
+if [ "$mpi" = OFF ]; then
+    echo "install_consumer: ok (CMake shared and static, pkg-config; concur built without MPI)"
+    exit 0
+fi
+
+# The MPI pool: both ways of linking it, each run as a 3-rank job.
+[ -f "$libdir/cmake/concur/concurMpiTargets.cmake" ] \
+    || fail "no cmake/concur/concurMpiTargets.cmake in $libdir"
+pkg-config --exists concur-mpi || fail "pkg-config cannot find concur-mpi in $pcdir"
+command -v mpirun >/dev/null 2>&1 || fail "concur has MPI but mpirun is not on PATH"
+mpirun="mpirun --oversubscribe"
+[ "$(id -u)" -eq 0 ] && mpirun="$mpirun --allow-run-as-root"
+step "run the CMake MPI consumer (find_package(concur COMPONENTS mpi))"
+# shellcheck disable=SC2086
+$mpirun -np 3 "$work/cmake-consumer/consumer_mpi" \
+    || fail "the CMake MPI consumer failed"
+step "pkg-config MPI consumer"
+flags=$(pkg-config --cflags --libs concur-mpi) || fail "pkg-config --cflags --libs concur-mpi"
+# shellcheck disable=SC2086
+"$CC" -std=c11 -Wall -Wextra -Werror "$here/mpi_main.c" $flags \
+    -o "$work/pkg-config-consumer/consumer_mpi" \
+    || fail "compiling with: $CC mpi_main.c $flags"
+step "run the pkg-config MPI consumer"
+# shellcheck disable=SC2086
+$mpirun -np 3 "$work/pkg-config-consumer/consumer_mpi" \
+    || fail "the pkg-config MPI consumer failed"
+
+echo "install_consumer: ok (CMake shared and static, pkg-config; MPI pool with CMake and pkg-config)"

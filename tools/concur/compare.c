@@ -58,7 +58,9 @@ static void usage(FILE *f)
         "                   primes,mandelbrot,blur (CPU-bound); default all\n"
         "  --model LIST     comma-separated: sequential,threads,thread_pool,\n"
         "                   process_pool,async,mpi; default all. sequential\n"
-        "                   always runs: it is the baseline\n"
+        "                   always runs: it is the baseline. mpi needs the "
+        "tool\n"
+        "                   started by mpirun: mpirun -np 3 concur compare\n"
         "  --tasks N        tasks per workload (default: see --list)\n"
         "  --workers N      workers of thread_pool and process_pool (default:\n"
         "                   Python's, min(32, CPUs+4) threads, CPUs "
@@ -125,8 +127,11 @@ static void list(void)
          "               outputs copied to and from the worker processes)\n"
          "  async        an event loop with one coroutine per task "
          "(cc_loop)\n"
-         "  mpi          an MPI pool: not in this build (listed as "
-         "unavailable)\n"
+         "  mpi          the MPI pool (cc_mpi_pool_new) of the job when the "
+         "tool is\n"
+         "               started by mpirun -np N (rank 0 compares, the "
+         "others serve);\n"
+         "               else listed as unavailable\n"
          "  py_*         with --python: py_sequential, py_thread_pool,\n"
          "               py_process_pool, py_async");
 }
@@ -459,15 +464,6 @@ static bool settle(cmp_workload_result *wr, bool user_task)
     return failed;
 }
 
-/* Every measurement runs in a forked child, and MPI does not survive a
- * fork after MPI_Init; an mpi row needs its own driver under mpirun. */
-#ifdef CONCUR_COMPARE_MPI_BUILT
-static const char mpi_note[] = "concur compare does not drive the MPI pool "
-                               "yet (see docs/choosing.md)";
-#else
-static const char mpi_note[] = "concur is built without MPI";
-#endif
-
 static void unavailable(cmp_result *r, cmp_model m, const char *why)
 {
     memset(r, 0, sizeof *r);
@@ -476,17 +472,27 @@ static void unavailable(cmp_result *r, cmp_model m, const char *why)
     snprintf(r->note, sizeof r->note, "%s", why);
 }
 
-/* Why row m of workload wi cannot be measured, or NULL if it can. */
-static const char *why_not(cmp_model m, size_t wi)
+/* Why row m of workload wi cannot be measured, or NULL if it can. mpi:
+ * whether this is rank 0 of an MPI job (compare.h). */
+static const char *why_not(cmp_model m, size_t wi, bool mpi)
 {
     if (m == CMP_MPI)
-        return mpi_note;
+        return mpi ? NULL : cmp_mpi_unavailable();
     if (cmp_model_is_python(m) && wi == cmp_user_workload())
         return "Python rows do not apply to --task";
     if (cmp_model_is_python(m) && !cmp_python_path())
         return "python3 not found";
     return NULL;
 }
+
+/* A workload set up ahead of its turn (the mpi phase sets every workload
+ * up before MPI starts: set-up may fork, which MPI does not survive). */
+typedef struct prepared {
+    bool done;
+    cmp_params params;
+    int rc;
+    char err[300];
+} prepared;
 
 /* What one invocation runs, and where its results go. */
 typedef struct run_plan {
@@ -496,7 +502,64 @@ typedef struct run_plan {
     cmp_model rows[CMP_N_MODELS];
     size_t n_rows;
     cmp_sample *samples; /* n_rows x repeat */
+    bool mpi;            /* rank 0 of an MPI job: the mpi row is measured */
+    prepared *prep;      /* per workload, in order; NULL without the mpi phase */
+    cmp_sample *mpi_samples; /* n_workloads x repeat */
+    int *mpi_count;          /* runs of the mpi row per workload */
 } run_plan;
+
+static void prepare(const compare_args *a, size_t wi, prepared *pr)
+{
+    size_t n;
+    const cmp_workload *w = &cmp_workloads(&n)[wi];
+    pr->params = params_for(a, wi);
+    pr->err[0] = 0;
+    pr->rc = w->setup ? w->setup(&pr->params, pr->err, sizeof pr->err) : 0;
+    pr->done = true;
+}
+
+/*
+ * The mpi phase (rank 0 of an MPI job): every workload set up, then one
+ * MPI pool for all of them, each workload's --repeat runs of the mpi row
+ * in this process, the pool freed (the other ranks leave) — all before
+ * the first child is forked for the other models.
+ */
+static void run_mpi_phase(run_plan *rp)
+{
+    const compare_args *a = rp->a;
+    for (size_t i = 0; i < a->n_workloads; i++)
+        prepare(a, a->workloads[i], &rp->prep[i]);
+    char err[300];
+    int rc = cmp_mpi_start(err, sizeof err);
+    if (rc < 0) {
+        for (size_t i = 0; i < a->n_workloads; i++) {
+            cmp_sample *s = &rp->mpi_samples[i * (size_t)a->repeat];
+            memset(s, 0, sizeof *s);
+            snprintf(s->note, sizeof s->note, "%s", err);
+            rp->mpi_count[i] = 1;
+        }
+        return;
+    }
+    for (size_t i = 0; i < a->n_workloads && !cmp_interrupted; i++) {
+        size_t n;
+        const cmp_workload *w = &cmp_workloads(&n)[a->workloads[i]];
+        for (int rep = 0; rep < a->repeat && !cmp_interrupted; rep++) {
+            cmp_sample *s = &rp->mpi_samples[i * (size_t)a->repeat + (size_t)rep];
+            rp->mpi_count[i]++;
+            if (rp->prep[i].rc < 0) {
+                memset(s, 0, sizeof *s);
+                snprintf(s->note, sizeof s->note, "setup failed: %s",
+                         rp->prep[i].err);
+                break;
+            }
+            cmp_progress_step(w->name, cmp_model_name(CMP_MPI));
+            cmp_mpi_run_once(&rp->prep[i].params, s);
+            if (!s->ok)
+                break; /* the failure is the row */
+        }
+    }
+    cmp_mpi_stop();
+}
 
 /*
  * Measures every row of workload wi into wr: sets the workload up, runs
@@ -505,24 +568,33 @@ typedef struct run_plan {
  * one), reduces each row's runs to the median, and tears down. Returns
  * -EINTR if the user interrupted, else 0.
  */
-static int run_workload(run_plan *rp, size_t wi, cmp_workload_result *wr)
+static int run_workload(run_plan *rp, size_t pos, cmp_workload_result *wr)
 {
-    size_t n;
+    size_t n, wi = rp->a->workloads[pos];
     int repeat = rp->a->repeat;
     wr->w = &cmp_workloads(&n)[wi];
-    wr->params = params_for(rp->a, wi);
     wr->n_rows = rp->n_rows;
-    char setup_err[300] = "";
-    int setup_rc = wr->w->setup
-                       ? wr->w->setup(&wr->params, setup_err, sizeof setup_err)
-                       : 0;
+    prepared local, *pr = rp->prep ? &rp->prep[pos] : &local;
+    if (!rp->prep || !pr->done)
+        prepare(rp->a, wi, pr);
+    wr->params = pr->params;
+    int setup_rc = pr->rc;
+    const char *setup_err = pr->err;
     int count[CMP_N_MODELS] = {0};
     bool measure[CMP_N_MODELS] = {0};
     for (size_t k = 0; k < rp->n_rows; k++) {
-        const char *why = why_not(rp->rows[k], wi);
+        const char *why = why_not(rp->rows[k], wi, rp->mpi);
         if (why)
             unavailable(&wr->rows[k], rp->rows[k], why);
         measure[k] = !why;
+        if (!why && rp->rows[k] == CMP_MPI) {
+            /* Measured already, in the mpi phase. */
+            count[k] = rp->mpi_count[pos];
+            memcpy(&rp->samples[k * (size_t)repeat],
+                   &rp->mpi_samples[pos * (size_t)repeat],
+                   (size_t)count[k] * sizeof *rp->samples);
+            measure[k] = false;
+        }
     }
     int rc = 0;
     for (int rep = 0; rep < repeat && rc == 0; rep++)
@@ -548,6 +620,7 @@ static int run_workload(run_plan *rp, size_t wi, cmp_workload_result *wr)
                        rp->machine.cpus, &wr->rows[k]);
     if (setup_rc == 0 && wr->w->teardown)
         wr->w->teardown(&wr->params);
+    pr->done = false; /* torn down */
     return rc;
 }
 
@@ -596,18 +669,26 @@ int cmd_compare(int argc, char **argv)
 {
     compare_args a;
     memset(&a, 0, sizeof a);
+    /* Under mpirun every rank runs this with the same command line: rank
+     * 0 compares, the others serve its MPI pool (compare.h). */
+    int mpi_rank = cmp_mpi_rank();
     int rc = parse(argc, argv, &a);
     if (rc != TOOL_EXIT_OK)
         return rc;
-    if (a.help) {
-        usage(stdout);
+    if (a.help || a.list) {
+        if (mpi_rank > 0)
+            return TOOL_EXIT_OK; /* rank 0 prints it */
+        if (a.help)
+            usage(stdout);
+        else
+            list();
         return TOOL_EXIT_OK;
     }
-    if (a.list) {
-        list();
-        return TOOL_EXIT_OK;
-    }
+    if (mpi_rank > 0)
+        return cmp_mpi_serve();
     FILE *svg = NULL;
+    /* A refusal here on rank 0 exits non-zero, which makes mpirun end the
+     * waiting ranks too. */
     if ((rc = check_inputs(&a, &svg)) != TOOL_EXIT_OK)
         return rc;
 
@@ -619,24 +700,45 @@ int cmd_compare(int argc, char **argv)
                          .stats = a.stats}};
     cmp_machine_probe(&rp.machine);
     rp.n_rows = plan_rows(&a, rp.rows);
+    rp.mpi = mpi_rank == 0;
     size_t total = 0;
     for (size_t i = 0; i < a.n_workloads; i++)
         for (size_t k = 0; k < rp.n_rows; k++)
-            total += why_not(rp.rows[k], a.workloads[i]) ? 0 : (size_t)a.repeat;
+            total += why_not(rp.rows[k], a.workloads[i], rp.mpi)
+                         ? 0
+                         : (size_t)a.repeat;
     cmp_progress_begin(rp.o.progress, total);
 
     cmp_workload_result *results = calloc(a.n_workloads, sizeof *results);
     rp.samples = calloc(rp.n_rows * (size_t)a.repeat, sizeof *rp.samples);
     bool failed = false;
     size_t done = 0;
-    if (!results || !rp.samples) {
+    if (rp.mpi) {
+        rp.prep = calloc(a.n_workloads, sizeof *rp.prep);
+        rp.mpi_samples =
+            calloc(a.n_workloads * (size_t)a.repeat, sizeof *rp.mpi_samples);
+        rp.mpi_count = calloc(a.n_workloads, sizeof *rp.mpi_count);
+        failed = !rp.prep || !rp.mpi_samples || !rp.mpi_count;
+    }
+    if (!results || !rp.samples || failed) {
         fputs("concur compare: out of memory\n", stderr);
         failed = true;
     }
-    for (; !failed && done < a.n_workloads; done++) {
+    if (rp.mpi && !failed) {
+        /* Without an mpi row the pool still starts and stops at once:
+         * the other ranks wait for it to leave. */
+        if (!a.models[CMP_MPI]) {
+            char err[300];
+            if (cmp_mpi_start(err, sizeof err) == 0)
+                cmp_mpi_stop();
+        } else {
+            run_mpi_phase(&rp); /* an interruption is reported below */
+        }
+    }
+    for (; !failed && !cmp_interrupted && done < a.n_workloads; done++) {
         cmp_workload_result *wr = &results[done];
         size_t wi = a.workloads[done];
-        if (run_workload(&rp, wi, wr) == -EINTR)
+        if (run_workload(&rp, done, wr) == -EINTR)
             break;
         failed |= settle(wr, wi == cmp_user_workload());
         cmp_verdict(wr, rp.machine.cpus);
@@ -669,6 +771,16 @@ int cmd_compare(int argc, char **argv)
     }
     if (svg)
         fclose(svg);
+    /* Workloads set up by the mpi phase and never reached. */
+    for (size_t i = 0; rp.prep && i < a.n_workloads; i++) {
+        size_t n;
+        const cmp_workload *w = &cmp_workloads(&n)[a.workloads[i]];
+        if (rp.prep[i].done && rp.prep[i].rc == 0 && w->teardown)
+            w->teardown(&rp.prep[i].params);
+    }
+    free(rp.prep);
+    free(rp.mpi_samples);
+    free(rp.mpi_count);
     free(results);
     free(rp.samples);
     return rc;

@@ -204,6 +204,12 @@ typedef struct cmp_sample {
  * user interrupted (SIGINT, SIGTERM, SIGHUP): the child is killed. */
 int cmp_run_once(cmp_model m, const cmp_params *p, const cmp_options *o,
                  cmp_sample *s);
+/* Runs C model m on p once in this process, with the bookkeeping of
+ * cmp_run_once (no isolation: for the mpi row, whose pool lives in this
+ * process). helpers_cpu_ns (or NULL) reads the CPU time of the processes
+ * that work for the run besides this one. */
+void cmp_run_inline(cmp_model m, const cmp_params *p,
+                    int64_t (*helpers_cpu_ns)(void), cmp_sample *s);
 /* The row from n runs: the run with the median wall time, or the first
  * failure. Sorts runs. */
 void cmp_reduce(cmp_model m, cmp_sample *runs, int n, long cpus,
@@ -211,6 +217,9 @@ void cmp_reduce(cmp_model m, cmp_sample *runs, int n, long cpus,
 
 /* The loopback TCP server of the tcp workload: a child process running a
  * concur event loop that answers each request after latency_ns. */
+/* A memory figure of process pid ("self" or a number) from
+ * /proc/PID/status in KiB (key: "VmHWM", "VmRSS"), or 0. */
+int64_t cmp_proc_kib(const char *pid, const char *key);
 /* User + system CPU time of process pid from /proc (10 ms ticks), or 0. */
 int64_t cmp_process_cpu_ns(int pid);
 int cmp_server_start(int64_t latency_ns, uint16_t *port, int *pid, char *err,
@@ -225,6 +234,32 @@ const char *cmp_python_path(void);
 /* Python's version as the last Python row reported it, or "". */
 const char *cmp_python_version(void);
 extern const char cmp_python_script[];
+
+/* ---- the mpi row (compare_mpi.c; compare_mpi_off.c without MPI) ---------
+ * Under `mpirun -np N concur compare ...` every rank runs the tool: rank 0
+ * compares, the other ranks serve its MPI pool. Forking after MPI_Init is
+ * not safe, so rank 0 measures the mpi row first, in its own process, on
+ * one pool started after every workload's set-up (which may fork) and
+ * freed before the other models' children are forked. */
+
+/* This process's rank in an MPI job of more than one rank started by a
+ * launcher (cc_mpi_launched), else -1 (also without MPI in the build). */
+int cmp_mpi_rank(void);
+/* A rank other than 0: joins and serves the pool until rank 0 frees it.
+ * Returns the tool's exit status. */
+int cmp_mpi_serve(void);
+/* Rank 0: starts the pool (every rank joins). Returns 0 or a negative
+ * code with a message in err. */
+int cmp_mpi_start(char *err, size_t cap);
+/* Rank 0: frees the pool; the other ranks return from cmp_mpi_serve. */
+void cmp_mpi_stop(void);
+/* The pool cmp_mpi_start started, or NULL. */
+struct cc_executor *cmp_mpi_executor(void);
+/* Why there is no mpi row in this run. */
+const char *cmp_mpi_unavailable(void);
+/* Rank 0, pool started: one run of p on the pool, in this process. CPU
+ * and memory count rank 0 and the ranks on this host. */
+void cmp_mpi_run_once(const cmp_params *p, cmp_sample *s);
 
 /* ---- reporting ---------------------------------------------------------- */
 

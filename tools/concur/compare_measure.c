@@ -310,6 +310,24 @@ static int write_report(int fd, const cmp_report *r)
     return 0;
 }
 
+/* Copies a model's report into s, with its CPU time; returns false (the
+ * reason in s->note) if the model failed. */
+static bool take_report(const cmp_report *r, int64_t cpu_ns, cmp_sample *s)
+{
+    s->wall_ns = r->wall_ns;
+    s->cpu_ns = cpu_ns;
+    s->peak_kib = r->peak_kib;
+    s->checksum = r->checksum;
+    s->workers = r->workers;
+    s->stats = r->stats;
+    if (r->status < 0) {
+        snprintf(s->note, sizeof s->note, "%s",
+                 r->message[0] ? r->message : cc_strerror(r->status));
+        return false;
+    }
+    return true;
+}
+
 static int run_c(cmp_model m, const cmp_params *p, const cmp_options *o,
                  cmp_sample *s)
 {
@@ -366,17 +384,8 @@ static int run_c(cmp_model m, const cmp_params *p, const cmp_options *o,
         snprintf(s->note, sizeof s->note, "garbled report");
         return 0;
     }
-    s->wall_ns = r.wall_ns;
-    s->cpu_ns = ru_cpu_ns(&c.ru) - r.cpu_before_ns;
-    s->peak_kib = r.peak_kib;
-    s->checksum = r.checksum;
-    s->workers = r.workers;
-    s->stats = r.stats;
-    if (r.status < 0) {
-        snprintf(s->note, sizeof s->note, "%s",
-                 r.message[0] ? r.message : cc_strerror(r.status));
+    if (!take_report(&r, ru_cpu_ns(&c.ru) - r.cpu_before_ns, s))
         return 0;
-    }
     if (c.timed_out || !WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
         /* Measured, but the exit went wrong: say so rather than hide it. */
         describe_end(&c, m, o->timeout_s, s->note, sizeof s->note);
@@ -384,6 +393,34 @@ static int run_c(cmp_model m, const cmp_params *p, const cmp_options *o,
     }
     s->ok = true;
     return 0;
+}
+
+/* ---- a C model in this process (the mpi row) ------------------------------ */
+
+void cmp_run_inline(cmp_model m, const cmp_params *p,
+                    int64_t (*helpers_cpu_ns)(void), cmp_sample *s)
+{
+    size_t nw;
+    const cmp_workload *w = &cmp_workloads(&nw)[p->workload];
+    memset(s, 0, sizeof *s);
+    if (w->before_each)
+        w->before_each(p);
+    machine_clock before = machine_now(w);
+    int64_t h0 = helpers_cpu_ns ? helpers_cpu_ns() : 0;
+    cmp_report r;
+    memset(&r, 0, sizeof r);
+    cmp_run_model(m, p, &r);
+    struct rusage self, kids;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    int64_t helpers = (helpers_cpu_ns ? helpers_cpu_ns() : 0) - h0;
+    /* This process is the run (others_share leaves it out already); the
+     * helpers are too. */
+    s->others = others_share(before, machine_now(w), helpers);
+    s->ok = take_report(&r,
+                        ru_cpu_ns(&self) + ru_cpu_ns(&kids) - r.cpu_before_ns +
+                            helpers,
+                        s);
 }
 
 /* ---- the Python rows ---------------------------------------------------- */

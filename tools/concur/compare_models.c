@@ -10,9 +10,12 @@
  *                 and output copied through the pool), then every result
  *   async         an event loop with one coroutine task per task, awaited
  *                 in order
+ *   mpi           the MPI pool of the mpirun job this rank 0 belongs to,
+ *                 one bytes task per task as for process_pool
  *
  * The clock runs from the model's first call to the end of its last
- * (threads joined, pool freed, loop closed). Workload inputs are made
+ * (threads joined, pool freed, loop closed; for mpi, from a pool already
+ * up to the last result: MPI starts once per job). Workload inputs are made
  * before it starts; the fork server the process pool uses is started
  * before it too, as cc_process_init at the top of main would be.
  */
@@ -353,8 +356,7 @@ static int compare_task(const void *in, size_t len, void **out, size_t *out_len)
 }
 CC_TASK_REGISTER_AS(compare_task, "concur_compare_task");
 
-/* Peak resident memory of a process in KiB (VmHWM), or 0. */
-static int64_t proc_kib(const char *pid, const char *key)
+int64_t cmp_proc_kib(const char *pid, const char *key)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%s/status", pid);
@@ -380,22 +382,20 @@ static int64_t workers_peak_kib(cc_executor *ex)
     for (int k = 0; k < n && k < 256; k++) {
         char pid[32];
         snprintf(pid, sizeof pid, "%lld", (long long)pids[k]);
-        total += proc_kib(pid, "VmHWM");
+        total += cmp_proc_kib(pid, "VmHWM");
     }
     return total;
 }
 
-static void run_process_pool(slot *slots, uint64_t n, const cmp_params *p,
-                             cmp_report *r, int64_t *workers_kib)
+/* Every task as a bytes task on ex (the process pool or the MPI pool),
+ * then every result; *lost counts the tasks whose worker died or ran out
+ * of time. Returns whether every task was submitted. */
+static bool run_bytes_tasks(cc_executor *ex, slot *slots, uint64_t n,
+                            const cmp_params *p, cmp_report *r,
+                            uint64_t *lost)
 {
     const cmp_workload *w = slots[0].w;
-    cc_process_pool_options o = {.max_workers = p->workers};
-    cc_executor *ex;
-    int rc = cc_process_pool_new(&ex, &o);
-    if (rc < 0) {
-        fail(r, rc, "cc_process_pool_new: %s", cc_strerror(rc));
-        return;
-    }
+    int rc;
     cc_future **fs = calloc((size_t)n, sizeof *fs);
     uint64_t submitted = 0;
     if (!fs)
@@ -448,21 +448,65 @@ static void run_process_pool(slot *slots, uint64_t n, const cmp_params *p,
         cc_future_unref(fs[i]);
     }
     free(fs);
+    *lost = lost_workers;
+    return submitted == n;
+}
+
+/* The tasks failed: say how many, and what the pool did about it. */
+static void count_failures(cmp_report *r, uint64_t n, uint64_t lost,
+                           const char *after_loss)
+{
+    if (r->failed_tasks)
+        snprintf(r->message + strlen(r->message),
+                 sizeof r->message - strlen(r->message),
+                 "; %llu of %llu tasks failed%s",
+                 (unsigned long long)r->failed_tasks, (unsigned long long)n,
+                 lost ? after_loss : "");
+}
+
+static void run_process_pool(slot *slots, uint64_t n, const cmp_params *p,
+                             cmp_report *r, int64_t *workers_kib)
+{
+    cc_process_pool_options o = {.max_workers = p->workers};
+    cc_executor *ex;
+    int rc = cc_process_pool_new(&ex, &o);
+    if (rc < 0) {
+        fail(r, rc, "cc_process_pool_new: %s", cc_strerror(rc));
+        return;
+    }
+    uint64_t lost;
+    bool all = run_bytes_tasks(ex, slots, n, p, r, &lost);
     /* Read while the workers live: their own peaks, not their parent's. */
     *workers_kib = workers_peak_kib(ex);
     r->workers = cc_executor_max_workers(ex);
     read_stats(ex, r);
     cc_executor_free(ex);
-    if (submitted == n) {
+    if (all) {
         collect(slots, n, r);
-        if (r->failed_tasks)
-            snprintf(r->message + strlen(r->message),
-                     sizeof r->message - strlen(r->message),
-                     "; %llu of %llu tasks failed%s",
-                     (unsigned long long)r->failed_tasks, (unsigned long long)n,
-                     lost_workers ? ", the pool replaced the lost workers "
-                                    "and ran the other tasks"
-                                  : "");
+        count_failures(r, n, lost,
+                       ", the pool replaced the lost workers and ran the "
+                       "other tasks");
+    }
+}
+
+/* The MPI pool of this rank 0 (compare_mpi.c), started once for the whole
+ * comparison: MPI starts once per job. Its clock therefore starts with
+ * the pool already up. */
+static void run_mpi_pool(slot *slots, uint64_t n, const cmp_params *p,
+                         cmp_report *r)
+{
+    cc_executor *ex = cmp_mpi_executor();
+    if (!ex) {
+        fail(r, -ENOTSUP, "%s", cmp_mpi_unavailable());
+        return;
+    }
+    uint64_t lost;
+    bool all = run_bytes_tasks(ex, slots, n, p, r, &lost);
+    r->workers = cc_executor_max_workers(ex);
+    if (all) {
+        collect(slots, n, r);
+        count_failures(r, n, lost,
+                       ", their worker ranks were retired (see docs/mpi.md)");
     }
 }
 
@@ -593,7 +637,7 @@ void cmp_run_model(cmp_model m, const cmp_params *p, cmp_report *r)
         slots[i] = (slot){.w = w, .p = p, .state = state, .index = i};
 
     reset_peak();
-    int64_t rss0 = proc_kib("self", "VmRSS");
+    int64_t rss0 = cmp_proc_kib("self", "VmRSS");
     int64_t workers_kib = 0;
     r->cpu_before_ns = cpu_ns(RUSAGE_SELF) + cpu_ns(RUSAGE_CHILDREN);
     int64_t t0 = cmp_now_ns();
@@ -613,13 +657,16 @@ void cmp_run_model(cmp_model m, const cmp_params *p, cmp_report *r)
     case CMP_ASYNC:
         run_async(slots, p->tasks, p->workload == cmp_user_workload(), r);
         break;
+    case CMP_MPI:
+        run_mpi_pool(slots, p->tasks, p, r);
+        break;
     default:
         fail(r, -EINVAL, "%s is not a model this build can run",
              cmp_model_name(m));
         break;
     }
     r->wall_ns = cmp_now_ns() - t0;
-    int64_t hwm = proc_kib("self", "VmHWM");
+    int64_t hwm = cmp_proc_kib("self", "VmHWM");
     r->peak_kib = (hwm > rss0 ? hwm - rss0 : 0) + workers_kib;
     free(slots);
     if (w->release)

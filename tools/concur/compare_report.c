@@ -388,6 +388,17 @@ void cmp_table_legend(FILE *f, const cmp_options *o, const cmp_machine *m,
             o->repeat > 1 ? "runs      the fastest and the slowest run: how "
                             "far to trust the median\n"
                           : "");
+    bool mpi = false;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < wrs[i].n_rows; k++)
+            mpi |= wrs[i].rows[k].model == CMP_MPI && wrs[i].rows[k].available;
+    if (mpi)
+        fputs("mpi       measured first, in rank 0 itself (MPI does not "
+              "survive a fork), on\n"
+              "          one pool started once for the job: its wall leaves "
+              "out MPI start-up;\n"
+              "          CPU and memory count the ranks on this host\n",
+              f);
     if (o->stats)
         fputs("\npool statistics (cc_executor_stats, read after the pool "
               "shut down; see\ndocs/observability.md): tasks submitted, "
