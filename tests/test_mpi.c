@@ -230,6 +230,50 @@ static void test_errors_carry_code_and_message(void **state)
     cc_future_unref(bad);
 }
 
+/* Statistics: outcomes are counted as the pool lets go of each task, a
+ * moment after its future completes, so wait for them to settle. */
+struct stats_goal {
+    cc_pool_stats base;
+    uint64_t completed, failed;
+};
+
+static bool stats_reached(void *ctx)
+{
+    struct stats_goal *g = ctx;
+    cc_pool_stats s;
+    assert_int_equal(cc_executor_stats(pool, &s), 0);
+    return s.completed - g->base.completed == g->completed &&
+           s.failed - g->base.failed == g->failed && s.running == 0;
+}
+
+static void test_stats_count_outcomes(void **state)
+{
+    (void)state;
+    struct stats_goal g = {.completed = 10, .failed = 1};
+    assert_int_equal(cc_executor_stats(pool, &g.base), 0);
+    assert_int_equal(g.base.max_workers, world_size - 1);
+    assert_int_equal(g.base.workers, world_size - 1);
+    assert_false(g.base.shutdown);
+    cc_future *fs[11];
+    for (int i = 0; i < 10; i++)
+        fs[i] = submit_i64(CC_TASK(square), 20 + i);
+    fs[10] = submit_i64(CC_TASK(square), 13); /* fails: -EDOM */
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(take_i64(fs[i]), (20 + i) * (20 + i));
+    assert_int_equal(cc_future_error(fs[10], CC_SEC(60)), -EDOM);
+    cc_future_unref(fs[10]);
+    assert_true(cct_wait_until(stats_reached, &g, CC_SEC(10)));
+    cc_pool_stats s;
+    assert_int_equal(cc_executor_stats(pool, &s), 0);
+    assert_int_equal(s.submitted - g.base.submitted, 11);
+    assert_int_equal(s.cancelled, g.base.cancelled);
+    assert_int_equal(s.queued, 0);
+    assert_int_equal(s.idle_workers, s.workers);
+    assert_int_equal(s.worker_restarts, 0);
+    assert_int_equal(s.stolen, 0);
+    assert_int_equal(cc_executor_stats(pool, NULL), -EINVAL);
+}
+
 static void test_tasks_run_on_worker_ranks(void **state)
 {
     (void)state;
@@ -609,6 +653,8 @@ static void test_shutdown_with_cancel(void **state)
     (void)state;
     enum { N = 40 };
     cc_future *fs[N];
+    cc_pool_stats s0, s1;
+    assert_int_equal(cc_executor_stats(pool, &s0), 0);
     for (int i = 0; i < N; i++)
         fs[i] = submit_i64(CC_TASK(whoami), 30);
     struct running_count c = {fs, N, 1};
@@ -626,6 +672,15 @@ static void test_shutdown_with_cancel(void **state)
     assert_int_equal(done + cancelled, N);
     assert_true(cancelled > 0);
     assert_true(done > 0);
+    /* Shut down and waited for: every task is counted, exactly once. */
+    assert_int_equal(cc_executor_stats(pool, &s1), 0);
+    assert_int_equal(s1.submitted - s0.submitted, N);
+    assert_int_equal(s1.completed - s0.completed, done);
+    assert_int_equal(s1.cancelled - s0.cancelled, cancelled);
+    assert_int_equal(s1.failed, s0.failed);
+    assert_int_equal(s1.queued + s1.running, 0);
+    assert_true(s1.shutdown);
+    assert_false(s1.broken);
     cc_future *f = NULL;
     int64_t x = 1;
     assert_int_equal(
@@ -657,6 +712,7 @@ static int scenario_pool(void)
     const struct CMUnitTest tests[] = {
         CCT_TEST(test_submit_and_results),
         CCT_TEST(test_errors_carry_code_and_message),
+        CCT_TEST(test_stats_count_outcomes),
         CCT_TEST(test_tasks_run_on_worker_ranks),
         CCT_TEST(test_window_keeps_several_in_flight),
         CCT_TEST(test_map_ordered_and_unordered_with_chunks),

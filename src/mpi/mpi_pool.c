@@ -130,6 +130,13 @@ struct mpool {
     size_t outstanding;
     uint64_t next_id; /* under lock */
     int serve_status; /* worker ranks: what the loop returned */
+    /* Statistics (cc_pool_stats), relaxed atomics: outcomes counted as a
+     * task is dropped; `running` and `busy` mirror the comm thread's
+     * `outstanding` and the number of ranks with tasks in flight. An MPI
+     * task costs microseconds, so shared lines cost nothing here. */
+    uint64_t n_submitted, n_completed, n_failed, n_cancelled;
+    size_t running;
+    unsigned busy;
 };
 
 /* One pool per process at a time: MPI itself is per process, and a worker
@@ -153,14 +160,38 @@ static int refusal(int state)
 
 /* ---- finishing tasks ----------------------------------------------------- */
 
+static void count(uint64_t *counter)
+{
+    __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
+/* Every accepted task ends here once: its outcome is counted from its
+ * future's state. A task refused at submit is still PENDING and is not. */
 static void drop_task(struct mtask *t)
 {
-    if (t->msg) {
-        struct mpool *mp = cci_future_executor(t->future);
+    struct mpool *mp = cci_future_executor(t->future);
+    if (t->msg)
         cci_mpi_buf_free(&mp->cache, t->msg);
-    }
     t->msg = NULL;
+    switch (cc_future_get_state(t->future)) {
+    case CC_FUTURE_CANCELLED:
+        count(&mp->n_cancelled);
+        break;
+    case CC_FUTURE_FINISHED:
+        count(cc_future_error(t->future, CC_NOWAIT) < 0 ? &mp->n_failed
+                                                        : &mp->n_completed);
+        break;
+    default:
+        break;
+    }
     cc_future_unref(t->future);
+}
+
+/* The comm thread's `outstanding` changed: publish it for the stats. */
+static void set_outstanding(struct mpool *mp, size_t n)
+{
+    mp->outstanding = n;
+    __atomic_store_n(&mp->running, n, __ATOMIC_RELAXED);
 }
 
 static void fail_task(struct mtask *t, int code, const char *msg)
@@ -219,6 +250,7 @@ static void mpi_failure(struct mpool *mp, int mpi_err, const char *call)
         w->head = w->tail = w->await_head = w->await_tail = NULL;
         w->inflight = 0;
     }
+    __atomic_store_n(&mp->busy, 0, __ATOMIC_RELAXED);
     /* Receives still posted keep their buffers (MPI may write into them);
      * the tasks fail now. */
     for (size_t i = 0; i < mp->nrecvs; i++) {
@@ -226,7 +258,7 @@ static void mpi_failure(struct mpool *mp, int mpi_err, const char *call)
         fail_list(mp->recv_tasks[i], CC_EBROKEN_EXECUTOR, msg);
     }
     mp->nrecvs = 0;
-    mp->outstanding = 0;
+    set_outstanding(mp, 0);
     break_pool(mp, CC_EBROKEN_EXECUTOR, msg);
 }
 
@@ -304,7 +336,8 @@ static struct mtask *pop_inflight(struct mpool *mp, struct mworker *w)
     if (!w->head)
         w->tail = NULL;
     t->next = NULL;
-    w->inflight--;
+    if (--w->inflight == 0)
+        __atomic_fetch_sub(&mp->busy, 1, __ATOMIC_RELAXED);
     return t;
 }
 
@@ -313,14 +346,14 @@ static struct mtask *pop_inflight(struct mpool *mp, struct mworker *w)
 static void finish_failed(struct mpool *mp, struct mtask *t, int code,
                           const char *msg)
 {
-    mp->outstanding--;
+    set_outstanding(mp, mp->outstanding - 1);
     fail_task(t, code, msg);
 }
 
 static void finish_bytes(struct mpool *mp, struct mtask *t, void *data,
                          size_t len)
 {
-    mp->outstanding--;
+    set_outstanding(mp, mp->outstanding - 1);
     if (cc_future_set_result_bytes_owned(t->future, data, len) != 0)
         free(data);
     drop_task(t);
@@ -717,9 +750,11 @@ static bool dispatch(struct mpool *mp)
             w->head = t;
         w->tail = t;
         w->last_id = t->id;
-        if (w->inflight++ == 0)
+        if (w->inflight++ == 0) {
             w->head_since = cci_now_ns();
-        mp->outstanding++;
+            __atomic_fetch_add(&mp->busy, 1, __ATOMIC_RELAXED);
+        }
+        set_outstanding(mp, mp->outstanding + 1);
     }
     return any;
 }
@@ -1061,6 +1096,7 @@ static int submit_encoded(struct mpool *mp, const cc_task_def *def,
         mp->head = t;
     mp->tail = t;
     __atomic_store_n(&mp->queued, mp->queued + 1, __ATOMIC_RELEASE);
+    count(&mp->n_submitted);
     if (mp->comm_sleeping)
         pthread_cond_signal(&mp->wake);
     pthread_mutex_unlock(&mp->lock);
@@ -1152,6 +1188,29 @@ static unsigned mp_max_workers(const cc_executor *ex)
     return mp->size > 1 ? (unsigned)mp->size - 1 : 0;
 }
 
+/* Lock-free reads, a snapshot while busy (outcomes first, so that
+ * finished <= submitted). A rank cannot be restarted (its death ends the
+ * job) and there is one queue: restarts and stolen stay 0. */
+static int mp_stats(const cc_executor *ex, cc_pool_stats *out)
+{
+    struct mpool *mp = (struct mpool *)ex;
+    cc_pool_stats s = {0};
+    s.completed = __atomic_load_n(&mp->n_completed, __ATOMIC_RELAXED);
+    s.failed = __atomic_load_n(&mp->n_failed, __ATOMIC_RELAXED);
+    s.cancelled = __atomic_load_n(&mp->n_cancelled, __ATOMIC_RELAXED);
+    s.running = __atomic_load_n(&mp->running, __ATOMIC_RELAXED);
+    s.queued = __atomic_load_n(&mp->queued, __ATOMIC_RELAXED);
+    s.submitted = __atomic_load_n(&mp->n_submitted, __ATOMIC_RELAXED);
+    s.max_workers = s.workers = mp_max_workers(ex);
+    unsigned busy = __atomic_load_n(&mp->busy, __ATOMIC_RELAXED);
+    s.idle_workers = busy < s.workers ? s.workers - busy : 0;
+    int st = load_state(mp);
+    s.shutdown = st != MP_RUNNING;
+    s.broken = st == MP_BROKEN;
+    *out = s;
+    return 0;
+}
+
 static const struct cci_executor_ops mpi_ops = {
     .kind = "mpi",
     .submit = mp_submit,
@@ -1160,6 +1219,7 @@ static const struct cci_executor_ops mpi_ops = {
     .max_workers = mp_max_workers,
     .submit_bytes = mp_submit_bytes,
     .submit_bytes_fill = mp_submit_bytes_fill,
+    .stats = mp_stats,
 };
 
 /* A program that returns from main with the pool still live: as Python
