@@ -29,12 +29,15 @@ static bool has_waiters(const cc_async_waitlist *l)
     return l->head != NULL;
 }
 
-/* One wait for a state change: 0 (re-check), or an error to return. */
-static int wait_change(cc_async_waitlist *l, int64_t deadline)
+/* One wait for a state change: 0 (re-check), or an error to return.
+ * kind, obj and op say what for, in the thread dump. */
+static int wait_change(cc_async_waitlist *l, int64_t deadline,
+                       cc_wait_kind kind, const void *obj, const char *op)
 {
     if (deadline == 0)
         return -ETIMEDOUT;
-    return cci_waitlist_wait(wl(l), deadline);
+    struct cci_await what = {.kind = kind, .object = obj, .op = op};
+    return cci_waitlist_wait(wl(l), deadline, &what);
 }
 
 /* ---- Lock ---------------------------------------------------------------- */
@@ -63,7 +66,7 @@ int cc_async_lock_acquire(cc_async_lock *lock, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (lock->locked) {
-        int rc = wait_change(&lock->waiters, deadline);
+        int rc = wait_change(&lock->waiters, deadline, CC_WAIT_LOCK, lock, NULL);
         if (rc < 0)
             return rc;
     }
@@ -135,7 +138,8 @@ int cc_async_event_wait(cc_async_event *event, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (!event->flag) {
-        int rc = wait_change(&event->waiters, deadline);
+        int rc =
+            wait_change(&event->waiters, deadline, CC_WAIT_EVENT, event, NULL);
         if (rc < 0)
             return rc;
         /* A set wakes everyone: a woken waiter succeeds even if the flag
@@ -173,7 +177,8 @@ int cc_async_semaphore_acquire(cc_async_semaphore *sem, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (sem->value == 0) {
-        int rc = wait_change(&sem->waiters, deadline);
+        int rc = wait_change(&sem->waiters, deadline, CC_WAIT_SEMAPHORE, sem,
+                             NULL);
         if (rc < 0)
             return rc;
     }
@@ -262,7 +267,7 @@ int cc_async_queue_put(cc_async_queue *q, void *item, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (q->maxsize && q->len >= q->maxsize) {
-        int rc = wait_change(&q->putters, deadline);
+        int rc = wait_change(&q->putters, deadline, CC_WAIT_QUEUE, q, "put");
         if (rc < 0)
             return timeout_code(rc, deadline, CC_EFULL);
     }
@@ -287,7 +292,7 @@ int cc_async_queue_get(cc_async_queue *q, void **item, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (q->len == 0) {
-        int rc = wait_change(&q->getters, deadline);
+        int rc = wait_change(&q->getters, deadline, CC_WAIT_QUEUE, q, "get");
         if (rc < 0)
             return timeout_code(rc, deadline, CC_EEMPTY);
     }
@@ -323,7 +328,7 @@ int cc_async_queue_join(cc_async_queue *q, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (q->unfinished > 0) {
-        int rc = wait_change(&q->joiners, deadline);
+        int rc = wait_change(&q->joiners, deadline, CC_WAIT_QUEUE, q, "join");
         if (rc < 0)
             return rc;
     }
