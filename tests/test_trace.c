@@ -511,10 +511,80 @@ static void test_dump_shows_running_loop(void **state)
     assert_null(strstr(text, "scene loop"));
     assert_null(strstr(text, "Loop ("));
     free(text);
-    cc_name_clear(&s.go);
-    cc_name_clear(s.jobs);
+    /* Destroying forgets the names, as for the threading objects. */
     assert_int_equal(cc_async_event_destroy(&s.go), 0);
+    char buf[CC_NAME_MAX + 1];
+    assert_int_equal(cc_name_get(&s.go, buf, sizeof buf), -ENOENT);
     cc_async_queue_free(s.jobs);
+}
+
+/* Tasks made, switched, named and finished without pause while another
+ * thread dumps: what ThreadSanitizer checks the dump's reading against. */
+struct churn {
+    uint32_t stop; /* atomic */
+    uint32_t rounds; /* atomic */
+};
+
+static int churn_child(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = cc_async_sleep(CC_USEC(50));
+    return rc < 0 ? rc : cc_async_yield();
+}
+
+static int churn_main(void *arg, void **result)
+{
+    (void)result;
+    struct churn *c = arg;
+    while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+        cc_future *fs[8];
+        for (int i = 0; i < 8; i++) {
+            int rc = cc_create_task(churn_child, NULL, &fs[i]);
+            if (rc < 0)
+                return rc;
+            if (i % 2)
+                cc_name_set(fs[i], "churned");
+        }
+        int rc = cc_gather(fs, 8);
+        for (int i = 0; i < 8; i++) {
+            cc_name_clear(fs[i]);
+            cc_future_unref(fs[i]);
+        }
+        if (rc < 0)
+            return rc;
+        __atomic_fetch_add(&c->rounds, 1, __ATOMIC_RELEASE);
+    }
+    return 0;
+}
+
+static int run_churn(void *arg)
+{
+    return cc_run(churn_main, arg, NULL);
+}
+
+static bool churned_once(void *ctx)
+{
+    return __atomic_load_n(&((struct churn *)ctx)->rounds, __ATOMIC_ACQUIRE) >
+           0;
+}
+
+static void test_dump_while_loop_churns(void **state)
+{
+    (void)state;
+    struct churn c = {0};
+    cc_thread *t = start_thread(run_churn, &c, "churner");
+    assert_true(cct_wait_until(churned_once, &c, CC_SEC(20)));
+    int seen = 0;
+    for (int i = 0; i < 100; i++) {
+        char *text = cct_dump_text();
+        seen += strstr(text, "running on thread \"churner\"") != NULL;
+        assert_non_null(strstr(text, "end of concur dump"));
+        free(text);
+    }
+    __atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+    assert_int_equal(join_status(t), 0);
+    assert_true(seen > 0);
 }
 
 static void test_dump_bounds_a_loops_tasks(void **state)
@@ -1155,6 +1225,7 @@ int main(void)
         CCT_TEST(test_sigquit_prints_the_dump),
         CCT_TEST(test_dump_shows_running_loop),
         CCT_TEST(test_dump_bounds_a_loops_tasks),
+        CCT_TEST(test_dump_while_loop_churns),
         CCT_TEST(test_abba_detected_in_one_thread),
         CCT_TEST(test_order_through_three_rlocks_and_conditions),
         CCT_TEST(test_watchdog_reports_a_real_deadlock),

@@ -15,6 +15,7 @@
 #include "loop/task_internal.h"
 #include "platform/platform.h"
 #include "time/deadline.h"
+#include "trace/trace_internal.h"
 
 _Static_assert(sizeof(cc_async_waitlist) == sizeof(struct cci_waitlist),
                "cc_async_waitlist mirrors struct cci_waitlist");
@@ -27,6 +28,16 @@ static struct cci_waitlist *wl(cc_async_waitlist *l)
 static bool has_waiters(const cc_async_waitlist *l)
 {
     return l->head != NULL;
+}
+
+/* The end of a destroy: an object still in use stays; one destroyed
+ * forgets its name, which a new object at its address must not inherit. */
+static int destroyed(const void *obj, bool busy)
+{
+    if (busy)
+        return -EBUSY;
+    cci_object_destroyed(obj);
+    return 0;
 }
 
 /* One wait for a state change: 0 (re-check), or an error to return.
@@ -54,7 +65,7 @@ int cc_async_lock_destroy(cc_async_lock *lock)
 {
     if (!lock)
         return -EINVAL;
-    return lock->locked || has_waiters(&lock->waiters) ? -EBUSY : 0;
+    return destroyed(lock, lock->locked || has_waiters(&lock->waiters));
 }
 
 int cc_async_lock_acquire(cc_async_lock *lock, cc_duration timeout)
@@ -104,7 +115,7 @@ int cc_async_event_destroy(cc_async_event *event)
 {
     if (!event)
         return -EINVAL;
-    return has_waiters(&event->waiters) ? -EBUSY : 0;
+    return destroyed(event, has_waiters(&event->waiters));
 }
 
 int cc_async_event_set(cc_async_event *event)
@@ -165,7 +176,7 @@ int cc_async_semaphore_destroy(cc_async_semaphore *sem)
 {
     if (!sem)
         return -EINVAL;
-    return has_waiters(&sem->waiters) ? -EBUSY : 0;
+    return destroyed(sem, has_waiters(&sem->waiters));
 }
 
 int cc_async_semaphore_acquire(cc_async_semaphore *sem, cc_duration timeout)
@@ -228,6 +239,7 @@ void cc_async_queue_free(cc_async_queue *q)
 {
     if (!q)
         return;
+    cci_object_destroyed(q); /* its name */
     free(q->items);
     free(q);
 }

@@ -14,6 +14,7 @@
 #include "platform/platform.h"
 #include "thread/blocking.h"
 #include "time/deadline.h"
+#include "trace/trace_internal.h"
 
 #define DEFAULT_STACK_SIZE ((size_t)256 * 1024)
 #define DEFAULT_STACK_CACHE 64
@@ -891,6 +892,7 @@ void cc_loop_free(cc_loop *loop)
     /* Threadsafe calls that raced the close. */
     drop_remote(loop);
     cci_loop_unlist(loop); /* done by the close, unless it failed */
+    cci_object_destroyed(loop); /* its name */
     free(loop->heap);
     cci_poller_free(loop->poller);
     pthread_mutex_destroy(&loop->tasks_lock);
