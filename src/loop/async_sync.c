@@ -47,8 +47,7 @@ static int wait_change(cc_async_waitlist *l, int64_t deadline,
 {
     if (deadline == 0)
         return -ETIMEDOUT;
-    struct cci_await what = {.kind = kind, .object = obj, .op = op};
-    return cci_waitlist_wait(wl(l), deadline, &what);
+    return cci_waitlist_wait(wl(l), deadline, kind, obj, op);
 }
 
 /* ---- Lock ---------------------------------------------------------------- */

@@ -442,7 +442,6 @@ int cc_loop_new(cc_loop **out, const cc_loop_options *opts)
         free(loop);
         return rc;
     }
-    pthread_mutex_init(&loop->tasks_lock, NULL);
     loop->creator_tid = cci_gettid();
     mpsc_init(&loop->remote);
     atomic_init(&loop->notified, 0);
@@ -895,6 +894,5 @@ void cc_loop_free(cc_loop *loop)
     cci_object_destroyed(loop); /* its name */
     free(loop->heap);
     cci_poller_free(loop->poller);
-    pthread_mutex_destroy(&loop->tasks_lock);
     free(loop);
 }

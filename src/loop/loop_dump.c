@@ -6,7 +6,7 @@
  * Everything here runs in the dumping thread, not the loop's. It reads
  * only what the loop publishes for it (loop_internal.h): counters written
  * with relaxed atomic stores, and copies of at most TASKS_SHOWN tasks
- * taken by task.c under tasks_lock. Objects a task waits on are named
+ * taken by task.c under the list's latch. Objects a task waits on are named
  * through the name table, never dereferenced. The registry's lock is held
  * while a loop is printed, so cc_loop_free (which unlists first) cannot
  * free it under us.

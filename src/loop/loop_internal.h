@@ -9,7 +9,6 @@
 #ifndef CCI_LOOP_INTERNAL_H
 #define CCI_LOOP_INTERNAL_H
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -227,11 +226,11 @@ struct cc_loop {
     /* Tasks not yet finished (see task.c), newest first. The thread dump
      * walks the list from another thread: a task is linked at the head
      * with a release store of `tasks` (its fields are set before), and
-     * unlinked with tasks_lock held, which the dump's walk holds too, so
-     * it never reaches a task that is gone. Tasks are created without it:
-     * only a finish, never a switch, takes the lock. */
+     * unlinked holding tasks_latch, which the dump's walk holds too, so it
+     * never reaches a task that is gone. Only a finish takes the latch,
+     * never a creation or a switch (task.c). */
     struct cci_task *tasks;
-    pthread_mutex_t tasks_lock;
+    uint32_t tasks_latch;
     size_t stack_size;
     size_t stack_cache_max;
     void *stack_cache; /* cci_stack[stack_cache_max] of free stacks (task.c) */
@@ -284,7 +283,7 @@ bool cci_loops_dump(FILE *out,
                     const char *(*thread_name)(uint32_t tid, void *ctx),
                     void *ctx);
 
-/* One task as the dump prints it: a copy taken under tasks_lock, since
+/* One task as the dump prints it: a copy taken under tasks_latch, since
  * the task may finish while the dump prints. */
 struct cci_task_info {
     char name[CC_NAME_MAX + 1]; /* the future's name, or "" */
@@ -298,7 +297,7 @@ struct cci_task_info {
 enum cci_task_shown { CCI_TASK_READY, CCI_TASK_RUNNING, CCI_TASK_WAITING };
 
 /* Copies up to max of loop's tasks (newest first) into out; returns how
- * many, or -EBUSY if tasks_lock stayed busy for 100 ms. Any thread. */
+ * many, or -EBUSY if the list stayed busy for 100 ms. Any thread. */
 int cci_loop_task_infos(cc_loop *loop, struct cci_task_info *out, int max);
 
 /* For cc_loop_close (bridge.c): drops every watched child. */

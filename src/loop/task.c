@@ -30,6 +30,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,13 @@ static struct cci_task *task_of(const cc_future *f)
     return cci_future_extra((cc_future *)f);
 }
 
+/* The task's function, as the trace and the dump name it when the future
+ * has none. */
+static const void *fn_address(const struct cci_task *t)
+{
+    return (const void *)(uintptr_t)t->fn;
+}
+
 cc_future *cc_task_current(void)
 {
     return tls_task ? tls_task->future : NULL;
@@ -179,19 +187,23 @@ static void set_state(struct cci_task *t, enum task_state to)
  * see them): each field store is a release, so the odd sequence number
  * is visible before any field changes; the reader loads fields with
  * acquire, so its re-check of the sequence cannot move before them. */
-void cci_task_await(struct cci_task *t, const struct cci_await *a,
-                    int64_t deadline)
+void cci_task_await(struct cci_task *t, cc_wait_kind kind, const void *object,
+                    const char *op, int64_t number, int64_t deadline)
 {
     if (t->scopes && t->scopes->effective < deadline)
         deadline = t->scopes->effective;
+    /* The dump must not dereference the future: it may be gone by then. */
+    const struct cci_task *awaited =
+        kind == CC_WAIT_FUTURE ? task_of(object) : NULL;
     struct await_record *r = &t->await;
     uint32_t seq = r->seq;
     __atomic_store_n(&r->seq, seq + 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&r->a.kind, a->kind, __ATOMIC_RELEASE);
-    __atomic_store_n(&r->a.object, a->object, __ATOMIC_RELEASE);
-    __atomic_store_n(&r->a.op, a->op, __ATOMIC_RELEASE);
-    __atomic_store_n(&r->a.number, a->number, __ATOMIC_RELEASE);
-    __atomic_store_n(&r->a.fn, a->fn, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->a.kind, kind, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->a.object, object, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->a.op, op, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->a.number, number, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->a.fn, awaited ? fn_address(awaited) : NULL,
+                     __ATOMIC_RELEASE);
     __atomic_store_n(&r->since_coarse, cci_now_coarse_ns(), __ATOMIC_RELEASE);
     __atomic_store_n(&r->deadline, deadline, __ATOMIC_RELEASE);
     __atomic_store_n(&r->seq, seq + 2, __ATOMIC_RELEASE);
@@ -220,18 +232,47 @@ static bool await_read(const struct await_record *r, struct cci_task_info *i)
     return false;
 }
 
-/* The task's function, as the trace and the dump name it when the future
- * has none. */
-static const void *fn_address(const struct cci_task *t)
+/*
+ * The latch that keeps the dump's walk and the unlinking of a finished
+ * task apart (loop_internal.h): 0 free, 1 held. A spin lock rather than a
+ * mutex because it is taken once per task (an exchange and a plain store
+ * are a third of what a mutex costs) and its only other holder is a dump,
+ * which keeps it while it copies 32 tasks at most: the loop's thread
+ * spins, then yields, never sleeps.
+ */
+static bool latch_try(cc_loop *loop)
 {
-    return (const void *)(uintptr_t)t->fn;
+    return __atomic_exchange_n(&loop->tasks_latch, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+/* Takes the latch before the absolute deadline (CCI_NO_DEADLINE: ever). */
+static __attribute__((noinline)) bool latch_wait(cc_loop *loop,
+                                                 int64_t deadline)
+{
+    for (unsigned i = 0;; i++) {
+        if (__atomic_load_n(&loop->tasks_latch, __ATOMIC_RELAXED) == 0 &&
+            latch_try(loop))
+            return true;
+        if (i < 100) {
+            cci_cpu_relax();
+            continue;
+        }
+        if (deadline != CCI_NO_DEADLINE && cci_now_ns() >= deadline)
+            return false;
+        sched_yield(); /* the holder was preempted */
+    }
+}
+
+static void latch_release(cc_loop *loop)
+{
+    __atomic_store_n(&loop->tasks_latch, 0, __ATOMIC_RELEASE);
 }
 
 int cci_loop_task_infos(cc_loop *loop, struct cci_task_info *out, int max)
 {
-    if (!cci_mutex_lock_briefly(&loop->tasks_lock))
+    if (!latch_try(loop) && !latch_wait(loop, cci_now_ns() + CC_MSEC(100)))
         return -EBUSY;
-    /* Holding tasks_lock, no task we reach can be unlinked (see
+    /* Holding the latch, no task we reach can be unlinked (see
      * loop_internal.h); a task linked meanwhile is missed or seen whole.
      * Only fields set before the task was linked are read plainly. */
     int n = 0;
@@ -248,7 +289,7 @@ int cci_loop_task_infos(cc_loop *loop, struct cci_task_info *out, int max)
                        ? CCI_TASK_WAITING
                        : CCI_TASK_READY;
     }
-    pthread_mutex_unlock(&loop->tasks_lock);
+    latch_release(loop);
     return n;
 }
 
@@ -358,14 +399,15 @@ static void task_finish(struct cci_task *t)
         t->coro.stack.base = NULL;
     }
     assert(t->timer.state != CCI_H_TIMER);
-    pthread_mutex_lock(&loop->tasks_lock); /* against the dump's walk */
+    if (!latch_try(loop)) /* a dump walks the list */
+        latch_wait(loop, CCI_NO_DEADLINE);
     if (t->prev)
         t->prev->next = t->next;
     else
         __atomic_store_n(&loop->tasks, t->next, __ATOMIC_RELEASE);
     if (t->next)
         t->next->prev = t->prev;
-    pthread_mutex_unlock(&loop->tasks_lock);
+    latch_release(loop);
     cci_loop_count(&loop->task_count, loop->task_count - 1);
     set_state(t, T_DONE);
     if (t->group)
@@ -618,25 +660,6 @@ static void group_close(struct wait_group *g)
     group_release(g);
 }
 
-/* Tells the dump what wait_futures waits for: the first future pending
- * (and its function if it is a task), and how many futures in all. */
-static void await_futures(struct cci_task *t, const struct wait_group *g,
-                          int return_when, int64_t deadline)
-{
-    cc_future *first = g->slots[0].w.future;
-    const struct cci_task *ft = task_of(first);
-    struct cci_await a = {
-        .kind = CC_WAIT_FUTURE,
-        .object = first,
-        .op = g->total == 1             ? NULL
-              : return_when == CCI_GATHER ? "gather"
-                                          : "wait",
-        .number = (int64_t)g->total,
-        .fn = ft ? fn_address(ft) : NULL,
-    };
-    cci_task_await(t, &a, deadline);
-}
-
 /*
  * The core of every future wait in a task. Returns 0 once return_when
  * holds or the own deadline passed (the caller looks at the futures),
@@ -684,7 +707,12 @@ static int wait_futures(struct cci_task *t, cc_future *const *fs, size_t n,
         s->g = g;
         cci_waker_arm(t->loop, &s->w, fs[i], slot_fired);
     }
-    await_futures(t, g, return_when, deadline);
+    /* For the dump: the first future pending, and how many in all. */
+    cci_task_await(t, CC_WAIT_FUTURE, g->slots[0].w.future,
+                   n == 1                      ? NULL
+                   : return_when == CCI_GATHER ? "gather"
+                                               : "wait",
+                   (int64_t)n, deadline);
     int rc;
     for (;;) {
         rc = task_suspend(t, deadline, interruptible);
@@ -856,7 +884,7 @@ int cc_async_sleep(cc_duration d)
     if (t->cancel_requested)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(d);
-    cci_task_await(t, &(struct cci_await){.kind = CC_WAIT_SLEEP}, deadline);
+    cci_task_await(t, CC_WAIT_SLEEP, NULL, NULL, 0, deadline);
     for (;;) {
         int rc = task_suspend(t, deadline, true);
         if (t->cancel_requested)
@@ -918,7 +946,7 @@ static void waitlist_unlink(struct cci_waitlist *l, struct cci_waiter *w)
 }
 
 int cci_waitlist_wait(struct cci_waitlist *l, int64_t deadline,
-                      const struct cci_await *what)
+                      cc_wait_kind kind, const void *object, const char *op)
 {
     struct cci_task *t = tls_task;
     if (!t)
@@ -933,7 +961,7 @@ int cci_waitlist_wait(struct cci_waitlist *l, int64_t deadline,
     else
         l->head = w;
     l->tail = w;
-    cci_task_await(t, what, deadline);
+    cci_task_await(t, kind, object, op, 0, deadline);
     int rc;
     for (;;) {
         rc = task_suspend(t, deadline, true);
@@ -1074,8 +1102,7 @@ int cc_async_group_join(cc_async_group *g)
         group_cancel_children(g);
     }
     g->joiner = t;
-    struct cci_await a = {.kind = CC_WAIT_JOIN, .object = g, .op = "group"};
-    cci_task_await(t, &a, CCI_NO_DEADLINE);
+    cci_task_await(t, CC_WAIT_JOIN, g, NULL, 0, CCI_NO_DEADLINE);
     while (g->live > 0) {
         int rc = task_suspend(t, CCI_NO_DEADLINE, stop == 0);
         if (stop == 0 &&

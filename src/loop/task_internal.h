@@ -23,14 +23,15 @@ struct cci_await {
 };
 
 /*
- * Records that t (the running task) waits for a until its next
- * cci_task_await, from now (coarsely) to deadline (absolute; the innermost
- * timeout scope's counts too). Call it once per wait, before the first
- * cci_task_suspend: the dump shows it while t is suspended. Costs a
- * coarse clock read and a few plain stores.
+ * Records that t (the running task) waits for (kind, object, op, number:
+ * the fields of struct cci_await; a future's task function is looked up
+ * here) until its next cci_task_await, from now (coarsely) to deadline
+ * (absolute; the innermost timeout scope's counts too). Call it once per
+ * wait, before the first cci_task_suspend: the dump shows it while t is
+ * suspended. Costs a coarse clock read and a few plain stores.
  */
-void cci_task_await(struct cci_task *t, const struct cci_await *a,
-                    int64_t deadline);
+void cci_task_await(struct cci_task *t, cc_wait_kind kind, const void *object,
+                    const char *op, int64_t number, int64_t deadline);
 
 /* The task running on this thread, or NULL. */
 struct cci_task *cci_task_running(void);
@@ -65,13 +66,14 @@ struct cci_waitlist {
 
 /*
  * Parks the running task on l until woken, the deadline, a scope's
- * deadline, or cancellation; what says what it waits for (the dump).
+ * deadline, or cancellation; kind, object and op say what it waits for
+ * (see cci_task_await).
  * Returns 0 when woken, else -ETIMEDOUT, -ECANCELED, -ENOMEM; -EPERM
  * outside a task. A node that was woken but returns an error passes its
  * wake-up on to the next waiter, so none is lost.
  */
 int cci_waitlist_wait(struct cci_waitlist *l, int64_t deadline,
-                      const struct cci_await *what);
+                      cc_wait_kind kind, const void *object, const char *op);
 /* Wakes the first waiter (returns whether there was one), or all. */
 bool cci_waitlist_wake_one(struct cci_waitlist *l);
 void cci_waitlist_wake_all(struct cci_waitlist *l);
