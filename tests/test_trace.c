@@ -357,8 +357,8 @@ static int scene_main(void *arg, void **result)
     if (rc < 0)
         return rc;
     cc_stream *conn;
-    rc = cc_open_connection("127.0.0.1", cc_server_port(srv), CC_SEC(30),
-                            &conn);
+    rc =
+        cc_open_connection("127.0.0.1", cc_server_port(srv), CC_SEC(30), &conn);
     if (rc < 0) {
         cc_server_free(srv);
         return rc;
@@ -463,27 +463,37 @@ static void test_dump_shows_running_loop(void **state)
     cc_name_set(r.f, "main");
 
     /* Made here, not yet run. */
-    const char *before[] = {
-        "Loop \"scene loop\"", "not running, made by thread \"MainThread\"",
-        "    tasks 1 alive", "tasks 1 alive, 1 ready to run; timers 0",
-        "    Task \"main\" (future ", "): ready to run",
-        NULL};
+    const char *before[] = {"Loop \"scene loop\"",
+                            "not running, made by thread \"MainThread\"",
+                            "    tasks 1 alive",
+                            "tasks 1 alive, 1 ready to run; timers 0",
+                            "    Task \"main\" (future ",
+                            "): ready to run",
+                            NULL};
     expect_dump_lines(before);
 
     /* Run by another thread: every task waits on something of its own. */
     cc_thread *t = start_thread(run_until_complete, &r, "loop runner");
-    const char *running[] = {
-        "Loop \"scene loop\"", "running on thread \"loop runner\" (native ",
-        "    tasks 6 alive", "tasks 6 alive, 0 ready to run; timers 3 pending",
-        "    Task \"main\"", "on gather of 4 futures, first pending future "
-                            "\"waiter\"",
-        "    Task \"waiter\"", "on event \"go\" (0x",
-        "    Task \"sleeper\"", "on sleep, due in ",
-        "    Task \"getter\"", "on queue \"jobs\" (0x",
-        "    Task \"getter\"", ", to get, times out in ",
-        "    Task \"reader\"", "on io (read) on fd ",
-        "    Task (function ", "waiting for ", /* the server's handler */
-        NULL};
+    const char *running[] = {"Loop \"scene loop\"",
+                             "running on thread \"loop runner\" (native ",
+                             "    tasks 6 alive",
+                             "tasks 6 alive, 0 ready to run; timers 3 pending",
+                             "    Task \"main\"",
+                             "on gather of 4 futures, first pending future "
+                             "\"waiter\"",
+                             "    Task \"waiter\"",
+                             "on event \"go\" (0x",
+                             "    Task \"sleeper\"",
+                             "on sleep, due in ",
+                             "    Task \"getter\"",
+                             "on queue \"jobs\" (0x",
+                             "    Task \"getter\"",
+                             ", to get, times out in ",
+                             "    Task \"reader\"",
+                             "on io (read) on fd ",
+                             "    Task (function ",
+                             "waiting for ", /* the server's handler */
+                             NULL};
     expect_dump_lines(running);
     /* How long: the sleeper has waited a while, and its sleep ends later. */
     char *text = cct_dump_text();
@@ -521,7 +531,7 @@ static void test_dump_shows_running_loop(void **state)
 /* Tasks made, switched, named and finished without pause while another
  * thread dumps: what ThreadSanitizer checks the dump's reading against. */
 struct churn {
-    uint32_t stop; /* atomic */
+    uint32_t stop;   /* atomic */
     uint32_t rounds; /* atomic */
 };
 

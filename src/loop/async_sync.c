@@ -76,7 +76,8 @@ int cc_async_lock_acquire(cc_async_lock *lock, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (lock->locked) {
-        int rc = wait_change(&lock->waiters, deadline, CC_WAIT_LOCK, lock, NULL);
+        int rc =
+            wait_change(&lock->waiters, deadline, CC_WAIT_LOCK, lock, NULL);
         if (rc < 0)
             return rc;
     }
@@ -187,8 +188,8 @@ int cc_async_semaphore_acquire(cc_async_semaphore *sem, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (sem->value == 0) {
-        int rc = wait_change(&sem->waiters, deadline, CC_WAIT_SEMAPHORE, sem,
-                             NULL);
+        int rc =
+            wait_change(&sem->waiters, deadline, CC_WAIT_SEMAPHORE, sem, NULL);
         if (rc < 0)
             return rc;
     }

@@ -890,7 +890,7 @@ void cc_loop_free(cc_loop *loop)
     (void)rc;
     /* Threadsafe calls that raced the close. */
     drop_remote(loop);
-    cci_loop_unlist(loop); /* done by the close, unless it failed */
+    cci_loop_unlist(loop);      /* done by the close, unless it failed */
     cci_object_destroyed(loop); /* its name */
     free(loop->heap);
     cci_poller_free(loop->poller);

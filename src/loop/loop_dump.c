@@ -153,8 +153,8 @@ static void print_loop(struct printer *p, cc_loop *loop)
     if (cci_name_lookup(loop, name, sizeof name))
         fprintf(out, "\"%s\" ", name);
     fprintf(out, "(%p), ", (void *)loop);
-    uint32_t tid = atomic_load_explicit(&loop->running_tid,
-                                        memory_order_relaxed);
+    uint32_t tid =
+        atomic_load_explicit(&loop->running_tid, memory_order_relaxed);
     bool closing = atomic_load_explicit(&loop->state, memory_order_relaxed) !=
                    CCI_LOOP_OPEN;
     if (tid) {

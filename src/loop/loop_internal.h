@@ -241,10 +241,10 @@ struct cc_loop {
      * relaxed atomic stores of plain values (no read-modify-write): on
      * x86 they compile to the plain moves they were, so the hot paths pay
      * nothing; a reader sees each one whole, a moment stale at worst. */
-    size_t task_count;     /* tasks not yet finished */
-    size_t tasks_ready;    /* of those, queued to run */
-    size_t fds_watched;    /* fds registered with the poller */
-    uint32_t creator_tid;  /* the thread that made the loop */
+    size_t task_count;    /* tasks not yet finished */
+    size_t tasks_ready;   /* of those, queued to run */
+    size_t fds_watched;   /* fds registered with the poller */
+    uint32_t creator_tid; /* the thread that made the loop */
 
     /* The registry of live loops (loop_dump.c), guarded by its lock. */
     cc_loop *live_prev, *live_next;

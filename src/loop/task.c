@@ -284,10 +284,11 @@ int cci_loop_task_infos(cc_loop *loop, struct cci_task_info *out, int max)
         i->fn = fn_address(t);
         cci_name_lookup(t->future, i->name, sizeof i->name);
         uint8_t st = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
-        i->state = st == T_RUNNING ? CCI_TASK_RUNNING
-                   : st == T_SUSPENDED && await_read(&t->await, i)
-                       ? CCI_TASK_WAITING
-                       : CCI_TASK_READY;
+        i->state = st == T_RUNNING     ? CCI_TASK_RUNNING
+                   : st == T_SUSPENDED ? CCI_TASK_WAITING
+                                       : CCI_TASK_READY;
+        if (i->state == CCI_TASK_WAITING && !await_read(&t->await, i))
+            i->await.kind = CC_WAIT_OTHER; /* unknown: it kept changing */
     }
     latch_release(loop);
     return n;
