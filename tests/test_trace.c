@@ -295,6 +295,335 @@ static void test_sigquit_prints_the_dump(void **state)
     assert_true(seen);
 }
 
+/* ---- running loops in the dump ------------------------------------------- */
+
+/* A loop run by its own thread, whose tasks wait on named things while the
+ * main thread reads the dump. Everything but `loop` is used on the loop's
+ * thread only, after the main thread set it up. */
+struct loop_scene {
+    cc_loop *loop;
+    cc_async_event go;
+    cc_async_queue *jobs;
+    cc_future *sleeper;
+};
+
+static int scene_waiter(void *arg, void **result)
+{
+    (void)result;
+    struct loop_scene *s = arg;
+    return cc_async_event_wait(&s->go, CC_FOREVER);
+}
+
+static int scene_sleeper(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    /* Cancelled when the scene ends: that is its success. */
+    return cc_async_sleep(CC_SEC(60)) == -ECANCELED ? 0 : -EPROTO;
+}
+
+static int scene_getter(void *arg, void **result)
+{
+    (void)result;
+    struct loop_scene *s = arg;
+    void *item;
+    return cc_async_queue_get(s->jobs, &item, CC_SEC(60));
+}
+
+static int scene_reader(void *arg, void **result)
+{
+    (void)result;
+    char c;
+    return cc_stream_read(arg, &c, 1, CC_SEC(60)) == 1 ? 0 : -EPROTO;
+}
+
+/* The server's side of the reader's connection: answers when the scene
+ * ends. */
+static int scene_answer(cc_stream *stream, void *ctx)
+{
+    struct loop_scene *s = ctx;
+    int rc = cc_async_event_wait(&s->go, CC_FOREVER);
+    if (rc == 0)
+        rc = cc_stream_write(stream, "x", 1);
+    return rc < 0 ? rc : cc_stream_drain(stream, CC_SEC(30));
+}
+
+static int scene_main(void *arg, void **result)
+{
+    (void)result;
+    struct loop_scene *s = arg;
+    cc_server *srv;
+    int rc = cc_start_server(NULL, NULL, 0, scene_answer, s, &srv);
+    if (rc < 0)
+        return rc;
+    cc_stream *conn;
+    rc =
+        cc_open_connection("127.0.0.1", cc_server_port(srv), CC_SEC(30), &conn);
+    if (rc < 0) {
+        cc_server_free(srv);
+        return rc;
+    }
+    cc_task_fn fns[4] = {scene_waiter, scene_sleeper, scene_getter,
+                         scene_reader};
+    void *args[4] = {s, s, s, conn};
+    const char *names[4] = {"waiter", "sleeper", "getter", "reader"};
+    cc_future *fs[4] = {NULL};
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        rc = cc_create_task(fns[i], args[i], &fs[i]);
+        if (rc == 0)
+            cc_name_set(fs[i], names[i]);
+    }
+    s->sleeper = fs[1];
+    if (rc == 0)
+        rc = cc_gather(fs, 4);
+    for (int i = 0; i < 4; i++) {
+        if (fs[i]) {
+            cc_name_clear(fs[i]);
+            cc_future_unref(fs[i]);
+        }
+    }
+    cc_stream_close(conn);
+    cc_server_free(srv);
+    return rc;
+}
+
+/* Scheduled from the main thread: lets every task of the scene finish. */
+static void scene_end(cc_loop *loop, void *ctx)
+{
+    (void)loop;
+    struct loop_scene *s = ctx;
+    cc_async_event_set(&s->go);
+    cc_async_queue_put(s->jobs, s, CC_NOWAIT);
+    cc_task_cancel(s->sleeper);
+}
+
+struct run_until {
+    cc_loop *loop;
+    cc_future *f;
+};
+
+static int run_until_complete(void *arg)
+{
+    struct run_until *r = arg;
+    return cc_loop_run_until_complete(r->loop, r->f);
+}
+
+/* The line of text that starts with prefix, or "" (the caller frees). */
+static char *line_of(const char *text, const char *prefix)
+{
+    for (const char *p = text; p && *p; p = strchr(p, '\n')) {
+        if (*p == '\n')
+            p++;
+        if (strncmp(p, prefix, strlen(prefix)) == 0)
+            return strndup(p, strcspn(p, "\n"));
+    }
+    return strdup("");
+}
+
+/* Whether the dump has a line starting with needles[2k] that contains
+ * needles[2k + 1], for every k (a NULL-terminated list). */
+static bool dump_lines_have(void *ctx)
+{
+    const char *const *needles = ctx;
+    char *text = cct_dump_text();
+    bool all = true;
+    for (; all && needles[0]; needles += 2) {
+        char *line = line_of(text, needles[0]);
+        all = strstr(line, needles[1]) != NULL;
+        free(line);
+    }
+    if (!all && getenv("CCT_VERBOSE"))
+        fputs(text, stderr);
+    free(text);
+    return all;
+}
+
+static void expect_dump_lines(const char *const *needles)
+{
+    if (!cct_wait_until(dump_lines_have, (void *)needles, CC_SEC(20))) {
+        char *text = cct_dump_text();
+        fprintf(stderr, "the dump lacks an expected line:\n%s", text);
+        free(text);
+        fail();
+    }
+}
+
+static void test_dump_shows_running_loop(void **state)
+{
+    (void)state;
+    struct loop_scene s = {0};
+    assert_int_equal(cc_loop_new(&s.loop, NULL), 0);
+    assert_int_equal(cc_async_event_init(&s.go), 0);
+    assert_int_equal(cc_async_queue_new(&s.jobs, 0), 0);
+    cc_name_set(s.loop, "scene loop");
+    cc_name_set(&s.go, "go");
+    cc_name_set(s.jobs, "jobs");
+    struct run_until r = {s.loop, NULL};
+    assert_int_equal(cc_loop_create_task(s.loop, scene_main, &s, &r.f), 0);
+    cc_name_set(r.f, "main");
+
+    /* Made here, not yet run. */
+    const char *before[] = {"Loop \"scene loop\"",
+                            "not running, made by thread \"MainThread\"",
+                            "    tasks 1 alive",
+                            "tasks 1 alive, 1 ready to run; timers 0",
+                            "    Task \"main\" (future ",
+                            "): ready to run",
+                            NULL};
+    expect_dump_lines(before);
+
+    /* Run by another thread: every task waits on something of its own. */
+    cc_thread *t = start_thread(run_until_complete, &r, "loop runner");
+    const char *running[] = {"Loop \"scene loop\"",
+                             "running on thread \"loop runner\" (native ",
+                             "    tasks 6 alive",
+                             "tasks 6 alive, 0 ready to run; timers 3 pending",
+                             "    Task \"main\"",
+                             "on gather of 4 futures, first pending future "
+                             "\"waiter\"",
+                             "    Task \"waiter\"",
+                             "on event \"go\" (0x",
+                             "    Task \"sleeper\"",
+                             "on sleep, due in ",
+                             "    Task \"getter\"",
+                             "on queue \"jobs\" (0x",
+                             "    Task \"getter\"",
+                             ", to get, times out in ",
+                             "    Task \"reader\"",
+                             "on io (read) on fd ",
+                             "    Task (function ",
+                             "waiting for ", /* the server's handler */
+                             NULL};
+    expect_dump_lines(running);
+    /* How long: the sleeper has waited a while, and its sleep ends later. */
+    char *text = cct_dump_text();
+    char *line = line_of(text, "    Task \"sleeper\"");
+    double waited = -1, due = -1;
+    const char *w = strstr(line, "waiting for ");
+    const char *d = strstr(line, "due in ");
+    assert_non_null(w);
+    assert_non_null(d);
+    waited = strtod(w + strlen("waiting for "), NULL);
+    due = strtod(d + strlen("due in "), NULL);
+    assert_true(waited >= 0 && waited < 30);
+    assert_true(due > 20 && due <= 60);
+    free(line);
+    free(text);
+
+    assert_int_equal(cc_loop_call_soon_threadsafe(s.loop, scene_end, &s), 0);
+    assert_int_equal(join_status(t), 0);
+    assert_int_equal(cc_future_error(r.f, CC_NOWAIT), 0);
+    cc_name_clear(r.f);
+    cc_future_unref(r.f);
+    cc_loop_free(s.loop);
+    /* A freed loop is gone from the dump. */
+    text = cct_dump_text();
+    assert_null(strstr(text, "scene loop"));
+    assert_null(strstr(text, "Loop ("));
+    free(text);
+    /* Destroying forgets the names, as for the threading objects. */
+    assert_int_equal(cc_async_event_destroy(&s.go), 0);
+    char buf[CC_NAME_MAX + 1];
+    assert_int_equal(cc_name_get(&s.go, buf, sizeof buf), -ENOENT);
+    cc_async_queue_free(s.jobs);
+}
+
+/* Tasks made, switched, named and finished without pause while another
+ * thread dumps: what ThreadSanitizer checks the dump's reading against. */
+struct churn {
+    uint32_t stop;   /* atomic */
+    uint32_t rounds; /* atomic */
+};
+
+static int churn_child(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = cc_async_sleep(CC_USEC(50));
+    return rc < 0 ? rc : cc_async_yield();
+}
+
+static int churn_main(void *arg, void **result)
+{
+    (void)result;
+    struct churn *c = arg;
+    while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+        cc_future *fs[8];
+        for (int i = 0; i < 8; i++) {
+            int rc = cc_create_task(churn_child, NULL, &fs[i]);
+            if (rc < 0)
+                return rc;
+            if (i % 2)
+                cc_name_set(fs[i], "churned");
+        }
+        int rc = cc_gather(fs, 8);
+        for (int i = 0; i < 8; i++) {
+            cc_name_clear(fs[i]);
+            cc_future_unref(fs[i]);
+        }
+        if (rc < 0)
+            return rc;
+        __atomic_fetch_add(&c->rounds, 1, __ATOMIC_RELEASE);
+    }
+    return 0;
+}
+
+static int run_churn(void *arg)
+{
+    return cc_run(churn_main, arg, NULL);
+}
+
+static bool churned_once(void *ctx)
+{
+    return __atomic_load_n(&((struct churn *)ctx)->rounds, __ATOMIC_ACQUIRE) >
+           0;
+}
+
+static void test_dump_while_loop_churns(void **state)
+{
+    (void)state;
+    struct churn c = {0};
+    cc_thread *t = start_thread(run_churn, &c, "churner");
+    assert_true(cct_wait_until(churned_once, &c, CC_SEC(20)));
+    int seen = 0;
+    for (int i = 0; i < 100; i++) {
+        char *text = cct_dump_text();
+        seen += strstr(text, "running on thread \"churner\"") != NULL;
+        assert_non_null(strstr(text, "end of concur dump"));
+        free(text);
+    }
+    __atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+    assert_int_equal(join_status(t), 0);
+    assert_true(seen > 0);
+}
+
+static void test_dump_bounds_a_loops_tasks(void **state)
+{
+    (void)state;
+    cc_loop *loop;
+    assert_int_equal(cc_loop_new(&loop, NULL), 0);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(cc_loop_create_task(loop, nothing_task, NULL, NULL),
+                         0);
+    char *text = cct_dump_text();
+    char head[64];
+    snprintf(head, sizeof head, "Loop (%p), not running", (void *)loop);
+    assert_non_null(strstr(text, head));
+    assert_non_null(strstr(text, "    tasks 40 alive, 40 ready to run"));
+    int shown = 0;
+    for (const char *p = text; (p = strstr(p, "\n    Task ")); p++)
+        shown++;
+    assert_int_equal(shown, 32);
+    assert_non_null(strstr(text, "\n    ... 8 more tasks\n"));
+    free(text);
+    /* Closed (the tasks cancelled): no longer listed, though not freed. */
+    assert_int_equal(cc_loop_close(loop), 0);
+    text = cct_dump_text();
+    assert_null(strstr(text, head));
+    free(text);
+    cc_loop_free(loop);
+}
+
 /* ---- lock-order check ---------------------------------------------------- */
 
 static void test_abba_detected_in_one_thread(void **state)
@@ -904,6 +1233,9 @@ int main(void)
         CCT_TEST(test_dump_with_lock_tracking_names_the_holder),
         CCT_TEST(test_dump_shows_pools),
         CCT_TEST(test_sigquit_prints_the_dump),
+        CCT_TEST(test_dump_shows_running_loop),
+        CCT_TEST(test_dump_bounds_a_loops_tasks),
+        CCT_TEST(test_dump_while_loop_churns),
         CCT_TEST(test_abba_detected_in_one_thread),
         CCT_TEST(test_order_through_three_rlocks_and_conditions),
         CCT_TEST(test_watchdog_reports_a_real_deadlock),

@@ -78,7 +78,9 @@ typedef struct cc_loop_options {
 /*
  * Creates a loop (opts may be NULL). The loop owns an epoll instance and an
  * eventfd (two file descriptors) and, once a signal handler is added, a
- * pipe. Errors: -EINVAL (out NULL), -ENOMEM, -EMFILE and other kernel codes.
+ * pipe. The thread dump (cc_dump, concur/trace.h) lists it, with its tasks
+ * and what each awaits, until it is closed; cc_name_set names it there.
+ * Errors: -EINVAL (out NULL), -ENOMEM, -EMFILE and other kernel codes.
  */
 int cc_loop_new(cc_loop **out, const cc_loop_options *opts);
 
@@ -94,9 +96,9 @@ int cc_loop_new(cc_loop **out, const cc_loop_options *opts);
  */
 int cc_loop_close(cc_loop *loop);
 
-/* cc_loop_close, then frees the loop. Must not be called while it runs.
- * Handles you still hold stay valid (cc_handle_unref them). NULL is
- * ignored. */
+/* cc_loop_close, then frees the loop (and forgets its name). Must not be
+ * called while it runs. Handles you still hold stay valid (cc_handle_unref
+ * them). NULL is ignored. */
 void cc_loop_free(cc_loop *loop);
 
 /* ---- running ------------------------------------------------------------- */
@@ -436,7 +438,9 @@ int cc_async_group_join(cc_async_group *g);
  * deadline. Wake-ups go to the longest waiter first, but a running task may
  * take a freed resource before the woken one runs (fairness is not
  * promised). The structs are the caller's; their fields are private.
- * _destroy returns -EBUSY while tasks wait (or the lock is held).
+ * _destroy returns -EBUSY while tasks wait (or the lock is held); a
+ * successful one forgets the object's name (cc_name_set), as
+ * cc_async_queue_free does.
  */
 typedef struct cc_async_waitlist {
     void *head, *tail;

@@ -15,6 +15,7 @@
 #include "loop/task_internal.h"
 #include "platform/platform.h"
 #include "time/deadline.h"
+#include "trace/trace_internal.h"
 
 _Static_assert(sizeof(cc_async_waitlist) == sizeof(struct cci_waitlist),
                "cc_async_waitlist mirrors struct cci_waitlist");
@@ -29,12 +30,24 @@ static bool has_waiters(const cc_async_waitlist *l)
     return l->head != NULL;
 }
 
-/* One wait for a state change: 0 (re-check), or an error to return. */
-static int wait_change(cc_async_waitlist *l, int64_t deadline)
+/* The end of a destroy: an object still in use stays; one destroyed
+ * forgets its name, which a new object at its address must not inherit. */
+static int destroyed(const void *obj, bool busy)
+{
+    if (busy)
+        return -EBUSY;
+    cci_object_destroyed(obj);
+    return 0;
+}
+
+/* One wait for a state change: 0 (re-check), or an error to return.
+ * kind, obj and op say what for, in the thread dump. */
+static int wait_change(cc_async_waitlist *l, int64_t deadline,
+                       cc_wait_kind kind, const void *obj, const char *op)
 {
     if (deadline == 0)
         return -ETIMEDOUT;
-    return cci_waitlist_wait(wl(l), deadline);
+    return cci_waitlist_wait(wl(l), deadline, kind, obj, op);
 }
 
 /* ---- Lock ---------------------------------------------------------------- */
@@ -51,7 +64,7 @@ int cc_async_lock_destroy(cc_async_lock *lock)
 {
     if (!lock)
         return -EINVAL;
-    return lock->locked || has_waiters(&lock->waiters) ? -EBUSY : 0;
+    return destroyed(lock, lock->locked || has_waiters(&lock->waiters));
 }
 
 int cc_async_lock_acquire(cc_async_lock *lock, cc_duration timeout)
@@ -63,7 +76,8 @@ int cc_async_lock_acquire(cc_async_lock *lock, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (lock->locked) {
-        int rc = wait_change(&lock->waiters, deadline);
+        int rc =
+            wait_change(&lock->waiters, deadline, CC_WAIT_LOCK, lock, NULL);
         if (rc < 0)
             return rc;
     }
@@ -101,7 +115,7 @@ int cc_async_event_destroy(cc_async_event *event)
 {
     if (!event)
         return -EINVAL;
-    return has_waiters(&event->waiters) ? -EBUSY : 0;
+    return destroyed(event, has_waiters(&event->waiters));
 }
 
 int cc_async_event_set(cc_async_event *event)
@@ -135,7 +149,8 @@ int cc_async_event_wait(cc_async_event *event, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (!event->flag) {
-        int rc = wait_change(&event->waiters, deadline);
+        int rc =
+            wait_change(&event->waiters, deadline, CC_WAIT_EVENT, event, NULL);
         if (rc < 0)
             return rc;
         /* A set wakes everyone: a woken waiter succeeds even if the flag
@@ -161,7 +176,7 @@ int cc_async_semaphore_destroy(cc_async_semaphore *sem)
 {
     if (!sem)
         return -EINVAL;
-    return has_waiters(&sem->waiters) ? -EBUSY : 0;
+    return destroyed(sem, has_waiters(&sem->waiters));
 }
 
 int cc_async_semaphore_acquire(cc_async_semaphore *sem, cc_duration timeout)
@@ -173,7 +188,8 @@ int cc_async_semaphore_acquire(cc_async_semaphore *sem, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (sem->value == 0) {
-        int rc = wait_change(&sem->waiters, deadline);
+        int rc =
+            wait_change(&sem->waiters, deadline, CC_WAIT_SEMAPHORE, sem, NULL);
         if (rc < 0)
             return rc;
     }
@@ -223,6 +239,7 @@ void cc_async_queue_free(cc_async_queue *q)
 {
     if (!q)
         return;
+    cci_object_destroyed(q); /* its name */
     free(q->items);
     free(q);
 }
@@ -262,7 +279,7 @@ int cc_async_queue_put(cc_async_queue *q, void *item, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (q->maxsize && q->len >= q->maxsize) {
-        int rc = wait_change(&q->putters, deadline);
+        int rc = wait_change(&q->putters, deadline, CC_WAIT_QUEUE, q, "put");
         if (rc < 0)
             return timeout_code(rc, deadline, CC_EFULL);
     }
@@ -287,7 +304,7 @@ int cc_async_queue_get(cc_async_queue *q, void **item, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (q->len == 0) {
-        int rc = wait_change(&q->getters, deadline);
+        int rc = wait_change(&q->getters, deadline, CC_WAIT_QUEUE, q, "get");
         if (rc < 0)
             return timeout_code(rc, deadline, CC_EEMPTY);
     }
@@ -323,7 +340,7 @@ int cc_async_queue_join(cc_async_queue *q, cc_duration timeout)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(timeout);
     while (q->unfinished > 0) {
-        int rc = wait_change(&q->joiners, deadline);
+        int rc = wait_change(&q->joiners, deadline, CC_WAIT_QUEUE, q, "join");
         if (rc < 0)
             return rc;
     }

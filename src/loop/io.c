@@ -10,8 +10,12 @@
 int cci_loop_io_set(cc_loop *loop, struct cci_io *io, uint32_t events)
 {
     int rc = cci_poller_set(loop->poller, io->fd, io->registered, events, io);
-    if (rc == 0 || events == 0)
+    if (rc == 0 || events == 0) {
+        if (!io->registered != !events) /* counted for the dump */
+            cci_loop_count(&loop->fds_watched,
+                           loop->fds_watched + (events ? 1 : -1));
         io->registered = events; /* a failed removal still forgets it */
+    }
     return rc;
 }
 

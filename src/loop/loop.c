@@ -14,6 +14,7 @@
 #include "platform/platform.h"
 #include "thread/blocking.h"
 #include "time/deadline.h"
+#include "trace/trace_internal.h"
 
 #define DEFAULT_STACK_SIZE ((size_t)256 * 1024)
 #define DEFAULT_STACK_CACHE 64
@@ -203,7 +204,10 @@ int cci_loop_timer_add(cc_loop *loop, cc_handle *h, int64_t when)
     h->when = when;
     h->seq = loop->timer_seq++;
     h->state = CCI_H_TIMER;
-    sift_up(loop, loop->heap_len++, h);
+    uint32_t i = loop->heap_len;
+    /* Atomic (relaxed) for the dump, which reads the count. */
+    __atomic_store_n(&loop->heap_len, i + 1, __ATOMIC_RELAXED);
+    sift_up(loop, i, h);
     return 0;
 }
 
@@ -213,7 +217,9 @@ bool cci_loop_timer_remove(cc_loop *loop, cc_handle *h)
         return false;
     uint32_t i = h->heap_index;
     assert(i < loop->heap_len && loop->heap[i] == h);
-    cc_handle *last = loop->heap[--loop->heap_len];
+    uint32_t n = loop->heap_len - 1;
+    __atomic_store_n(&loop->heap_len, n, __ATOMIC_RELAXED); /* the dump */
+    cc_handle *last = loop->heap[n];
     if (last != h) {
         /* The moved element may belong above or below its new place. */
         if (i > 0 && timer_before(last, loop->heap[(i - 1) / 2]))
@@ -436,6 +442,7 @@ int cc_loop_new(cc_loop **out, const cc_loop_options *opts)
         free(loop);
         return rc;
     }
+    loop->creator_tid = cci_gettid();
     mpsc_init(&loop->remote);
     atomic_init(&loop->notified, 0);
     atomic_init(&loop->remote_refs, 0);
@@ -447,6 +454,7 @@ int cc_loop_new(cc_loop **out, const cc_loop_options *opts)
     loop->stack_cache_max =
         opts && opts->stack_cache ? opts->stack_cache : DEFAULT_STACK_CACHE;
     loop->executor = opts ? opts->executor : NULL;
+    cci_loop_list(loop);
     *out = loop;
     return 0;
 }
@@ -869,6 +877,7 @@ int cc_loop_close(cc_loop *loop)
     cci_loop_free_stacks(loop);
     atomic_store_explicit(&loop->state, CCI_LOOP_CLOSED, memory_order_release);
     run_end(loop);
+    cci_loop_unlist(loop);
     return 0;
 }
 
@@ -881,6 +890,8 @@ void cc_loop_free(cc_loop *loop)
     (void)rc;
     /* Threadsafe calls that raced the close. */
     drop_remote(loop);
+    cci_loop_unlist(loop);      /* done by the close, unless it failed */
+    cci_object_destroyed(loop); /* its name */
     free(loop->heap);
     cci_poller_free(loop->poller);
     free(loop);

@@ -13,9 +13,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "concur/loop.h"
+#include "concur/trace.h"
 #include "future/future_internal.h"
+#include "loop/task_internal.h"
 #include "platform/poller.h"
 
 /* ---- handles ----------------------------------------------------------------
@@ -220,14 +223,39 @@ struct cc_loop {
     cci_waker *wakers;          /* armed wakers, for cc_loop_close */
     struct cci_child *children; /* watched children (bridge.c) */
 
-    /* Tasks not yet finished (see task.c). */
+    /* Tasks not yet finished (see task.c), newest first. The thread dump
+     * walks the list from another thread: a task is linked at the head
+     * with a release store of `tasks` (its fields are set before), and
+     * unlinked holding tasks_latch, which the dump's walk holds too, so it
+     * never reaches a task that is gone. Only a finish takes the latch,
+     * never a creation or a switch (task.c). */
     struct cci_task *tasks;
-    size_t task_count;
+    uint32_t tasks_latch;
     size_t stack_size;
     size_t stack_cache_max;
     void *stack_cache; /* cci_stack[stack_cache_max] of free stacks (task.c) */
     size_t stack_cache_len;
+
+    /* Counters the thread dump reads from other threads (with heap_len
+     * and running_tid above). Only the loop's thread writes them, with
+     * relaxed atomic stores of plain values (no read-modify-write): on
+     * x86 they compile to the plain moves they were, so the hot paths pay
+     * nothing; a reader sees each one whole, a moment stale at worst. */
+    size_t task_count;    /* tasks not yet finished */
+    size_t tasks_ready;   /* of those, queued to run */
+    size_t fds_watched;   /* fds registered with the poller */
+    uint32_t creator_tid; /* the thread that made the loop */
+
+    /* The registry of live loops (loop_dump.c), guarded by its lock. */
+    cc_loop *live_prev, *live_next;
+    bool live;
 };
+
+/* Owner-thread updates of the counters above. */
+static inline void cci_loop_count(size_t *counter, size_t value)
+{
+    __atomic_store_n(counter, value, __ATOMIC_RELAXED);
+}
 
 /* The loop running on this thread, or NULL. */
 cc_loop *cci_loop_running(void);
@@ -240,6 +268,37 @@ int cci_loop_check_thread(const cc_loop *loop);
  * cached stacks. */
 void cci_loop_cancel_all_tasks(cc_loop *loop);
 void cci_loop_free_stacks(cc_loop *loop);
+
+/* The registry of live loops, for the thread dump (loop_dump.c): a loop
+ * is listed from cc_loop_new until cc_loop_close has closed it. Unlisting
+ * is idempotent. */
+void cci_loop_list(cc_loop *loop);
+void cci_loop_unlist(cc_loop *loop);
+
+/* For cc_dump (trace/dump.c): prints every live loop, its counters and up
+ * to 32 of its tasks with what each awaits. thread_name(tid, ctx) names
+ * the thread with kernel id tid, or returns NULL. Returns false, having
+ * printed nothing, if the list of loops stayed busy for 100 ms. */
+bool cci_loops_dump(FILE *out,
+                    const char *(*thread_name)(uint32_t tid, void *ctx),
+                    void *ctx);
+
+/* One task as the dump prints it: a copy taken under tasks_latch, since
+ * the task may finish while the dump prints. */
+struct cci_task_info {
+    char name[CC_NAME_MAX + 1]; /* the future's name, or "" */
+    const void *future;         /* identifies the task; never dereferenced */
+    const void *fn;             /* the task's function */
+    int state;                  /* enum cci_task_shown */
+    struct cci_await await;     /* when WAITING */
+    int64_t since_coarse;       /* when the wait began (cci_now_coarse_ns) */
+    int64_t deadline;           /* when it times out, or CCI_NO_DEADLINE */
+};
+enum cci_task_shown { CCI_TASK_READY, CCI_TASK_RUNNING, CCI_TASK_WAITING };
+
+/* Copies up to max of loop's tasks (newest first) into out; returns how
+ * many, or -EBUSY if the list stayed busy for 100 ms. Any thread. */
+int cci_loop_task_infos(cc_loop *loop, struct cci_task_info *out, int max);
 
 /* For cc_loop_close (bridge.c): drops every watched child. */
 void cci_loop_drop_children(cc_loop *loop);

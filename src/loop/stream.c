@@ -88,6 +88,8 @@ static int wait_io(cc_stream *s, bool write, int64_t deadline)
     if (*slot)
         return -EBUSY;
     *slot = t;
+    cci_task_await(t, CC_WAIT_IO, s, write ? "write" : "read", s->io.fd,
+                   deadline);
     int rc = cci_task_suspend(t, deadline, true);
     *slot = NULL;
     if (cci_task_cancel_requested(t))

@@ -7,7 +7,7 @@
  * alive; the record therefore lives until the task has finished and
  * everyone has dropped the future.
  *
- * States (loop thread only):
+ * States (written on the loop thread only, through set_state):
  *   READY      queued to run (first start, or woken)
  *   RUNNING    on its coroutine now
  *   SUSPENDED  waiting; exactly the wake sources it armed can queue it
@@ -30,6 +30,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,16 @@ struct wait_group {
     bool pinned;    /* embedded and holding a reference on t's future */
 };
 
+/* What a task waits for, for the thread dump in another thread: a
+ * sequence lock as the thread records use (thread.c). Only the loop's
+ * thread writes it, once per wait, never on a switch. */
+struct await_record {
+    uint32_t seq; /* odd while being written */
+    struct cci_await a;
+    int64_t since_coarse;
+    int64_t deadline;
+};
+
 struct cci_task {
     struct cci_coro coro;
     cc_loop *loop;
@@ -96,7 +107,8 @@ struct cci_task {
     struct cci_waiter waiter;       /* in a coroutine primitive's list */
     int wake_rc;
     int64_t created_ns; /* for the trace; 0 if created while not tracing */
-    uint8_t state;
+    struct await_record await;
+    uint8_t state; /* enum task_state; the dump reads it (relaxed) */
     bool started;
     bool cancel_requested;
     bool wake_pending; /* woken while RUNNING: the next suspend returns */
@@ -109,6 +121,13 @@ static struct cci_task *task_of(const cc_future *f)
     if (!f || cci_future_executor(f) != &task_tag)
         return NULL;
     return cci_future_extra((cc_future *)f);
+}
+
+/* The task's function, as the trace and the dump name it when the future
+ * has none. */
+static const void *fn_address(const struct cci_task *t)
+{
+    return (const void *)(uintptr_t)t->fn;
 }
 
 cc_future *cc_task_current(void)
@@ -149,13 +168,139 @@ void cci_loop_free_stacks(cc_loop *loop)
     loop->stack_cache = NULL;
 }
 
+/* ---- state and what the dump sees ---------------------------------------- */
+
+/* Every change of state: the store is atomic (relaxed) because the dump
+ * reads it from another thread, and the loop counts its ready tasks. Both
+ * are plain moves on x86: a switch pays a compare and a store more. */
+static void set_state(struct cci_task *t, enum task_state to)
+{
+    cc_loop *loop = t->loop;
+    if (t->state == T_READY && to != T_READY)
+        cci_loop_count(&loop->tasks_ready, loop->tasks_ready - 1);
+    else if (t->state != T_READY && to == T_READY)
+        cci_loop_count(&loop->tasks_ready, loop->tasks_ready + 1);
+    __atomic_store_n(&t->state, (uint8_t)to, __ATOMIC_RELAXED);
+}
+
+/* Writer side of the sequence lock. No fences (ThreadSanitizer cannot
+ * see them): each field store is a release, so the odd sequence number
+ * is visible before any field changes; the reader loads fields with
+ * acquire, so its re-check of the sequence cannot move before them. */
+void cci_task_await(struct cci_task *t, cc_wait_kind kind, const void *object,
+                    const char *op, int64_t number, int64_t deadline)
+{
+    if (t->scopes && t->scopes->effective < deadline)
+        deadline = t->scopes->effective;
+    /* The dump must not dereference the future: it may be gone by then. */
+    const struct cci_task *awaited =
+        kind == CC_WAIT_FUTURE ? task_of(object) : NULL;
+    struct await_record *r = &t->await;
+    uint32_t seq = r->seq;
+    __atomic_store_n(&r->seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->a.kind, kind, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->a.object, object, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->a.op, op, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->a.number, number, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->a.fn, awaited ? fn_address(awaited) : NULL,
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&r->since_coarse, cci_now_coarse_ns(), __ATOMIC_RELEASE);
+    __atomic_store_n(&r->deadline, deadline, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+/* Reader side; false if the record kept changing (the loop's thread was
+ * preempted in the middle of a write, 1000 times). */
+static bool await_read(const struct await_record *r, struct cci_task_info *i)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        uint32_t s1 = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+        if (s1 & 1) {
+            cci_cpu_relax();
+            continue;
+        }
+        i->await.kind = __atomic_load_n(&r->a.kind, __ATOMIC_ACQUIRE);
+        i->await.object = __atomic_load_n(&r->a.object, __ATOMIC_ACQUIRE);
+        i->await.op = __atomic_load_n(&r->a.op, __ATOMIC_ACQUIRE);
+        i->await.number = __atomic_load_n(&r->a.number, __ATOMIC_ACQUIRE);
+        i->await.fn = __atomic_load_n(&r->a.fn, __ATOMIC_ACQUIRE);
+        i->since_coarse = __atomic_load_n(&r->since_coarse, __ATOMIC_ACQUIRE);
+        i->deadline = __atomic_load_n(&r->deadline, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&r->seq, __ATOMIC_RELAXED) == s1)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The latch that keeps the dump's walk and the unlinking of a finished
+ * task apart (loop_internal.h): 0 free, 1 held. A spin lock rather than a
+ * mutex because it is taken once per task (an exchange and a plain store
+ * are a third of what a mutex costs) and its only other holder is a dump,
+ * which keeps it while it copies 32 tasks at most: the loop's thread
+ * spins, then yields, never sleeps.
+ */
+static bool latch_try(cc_loop *loop)
+{
+    return __atomic_exchange_n(&loop->tasks_latch, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+/* Takes the latch before the absolute deadline (CCI_NO_DEADLINE: ever). */
+static __attribute__((noinline)) bool latch_wait(cc_loop *loop,
+                                                 int64_t deadline)
+{
+    for (unsigned i = 0;; i++) {
+        if (__atomic_load_n(&loop->tasks_latch, __ATOMIC_RELAXED) == 0 &&
+            latch_try(loop))
+            return true;
+        if (i < 100) {
+            cci_cpu_relax();
+            continue;
+        }
+        if (deadline != CCI_NO_DEADLINE && cci_now_ns() >= deadline)
+            return false;
+        sched_yield(); /* the holder was preempted */
+    }
+}
+
+static void latch_release(cc_loop *loop)
+{
+    __atomic_store_n(&loop->tasks_latch, 0, __ATOMIC_RELEASE);
+}
+
+int cci_loop_task_infos(cc_loop *loop, struct cci_task_info *out, int max)
+{
+    if (!latch_try(loop) && !latch_wait(loop, cci_now_ns() + CC_MSEC(100)))
+        return -EBUSY;
+    /* Holding the latch, no task we reach can be unlinked (see
+     * loop_internal.h); a task linked meanwhile is missed or seen whole.
+     * Only fields set before the task was linked are read plainly. */
+    int n = 0;
+    for (struct cci_task *t = __atomic_load_n(&loop->tasks, __ATOMIC_ACQUIRE);
+         t && n < max; t = t->next) {
+        struct cci_task_info *i = &out[n++];
+        memset(i, 0, sizeof *i);
+        i->future = t->future;
+        i->fn = fn_address(t);
+        cci_name_lookup(t->future, i->name, sizeof i->name);
+        uint8_t st = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
+        i->state = st == T_RUNNING     ? CCI_TASK_RUNNING
+                   : st == T_SUSPENDED ? CCI_TASK_WAITING
+                                       : CCI_TASK_READY;
+        if (i->state == CCI_TASK_WAITING && !await_read(&t->await, i))
+            i->await.kind = CC_WAIT_OTHER; /* unknown: it kept changing */
+    }
+    latch_release(loop);
+    return n;
+}
+
 /* ---- wake-ups ------------------------------------------------------------ */
 
 static void task_wake(struct cci_task *t, int rc)
 {
     if (t->state == T_SUSPENDED) {
         t->wake_rc = rc;
-        t->state = T_READY;
+        set_state(t, T_READY);
         cci_loop_ready(t->loop, &t->step);
     } else if (t->state == T_RUNNING && !t->wake_pending) {
         t->wake_pending = true;
@@ -203,7 +348,7 @@ static int task_suspend(struct cci_task *t, int64_t deadline, bool scoped)
         if (rc < 0)
             return rc;
     }
-    t->state = T_SUSPENDED;
+    set_state(t, T_SUSPENDED);
     t->wake_rc = 0;
     cci_coro_yield(&t->coro);
     /* A timer that fired but whose run is still queued must not wake a
@@ -235,12 +380,6 @@ static void release_future(cc_loop *loop, void *f)
     cc_future_unref(f);
 }
 
-/* The task's function, as the trace names it when the future has none. */
-static const void *fn_address(const struct cci_task *t)
-{
-    return (const void *)(uintptr_t)t->fn;
-}
-
 static __attribute__((noinline)) void trace_done(const struct cci_task *t)
 {
     enum cci_task_outcome o =
@@ -261,14 +400,17 @@ static void task_finish(struct cci_task *t)
         t->coro.stack.base = NULL;
     }
     assert(t->timer.state != CCI_H_TIMER);
+    if (!latch_try(loop)) /* a dump walks the list */
+        latch_wait(loop, CCI_NO_DEADLINE);
     if (t->prev)
         t->prev->next = t->next;
     else
-        loop->tasks = t->next;
+        __atomic_store_n(&loop->tasks, t->next, __ATOMIC_RELEASE);
     if (t->next)
         t->next->prev = t->prev;
-    loop->task_count--;
-    t->state = T_DONE;
+    latch_release(loop);
+    cci_loop_count(&loop->task_count, loop->task_count - 1);
+    set_state(t, T_DONE);
     if (t->group)
         group_child_done(t);
     if (t->started)
@@ -304,7 +446,7 @@ static void task_step(cc_loop *loop, void *ctx)
         }
         cci_coro_init(&t->coro, stack, task_main, t);
     }
-    t->state = T_RUNNING;
+    set_state(t, T_RUNNING);
     struct cci_task *outer = tls_task;
     tls_task = t;
     /* cc_task_fail keeps its message per thread: collect it per slice. */
@@ -344,16 +486,18 @@ int cc_loop_create_task(cc_loop *loop, cc_task_fn fn, void *arg,
     t->future = f;
     t->fn = fn;
     t->arg = arg;
+    t->state = T_DONE; /* not counted as ready until set_state below */
     if (cci_trace_on())
         t->created_ns = cci_now_ns();
     cci_handle_init_embedded(&t->step, loop, task_step, t);
     cci_handle_init_embedded(&t->timer, loop, task_timer_fired, t);
+    set_state(t, T_READY);
     t->next = loop->tasks;
     if (t->next)
         t->next->prev = t;
-    loop->tasks = t;
-    loop->task_count++;
-    t->state = T_READY;
+    /* Release: the dump that finds t finds it initialised. */
+    __atomic_store_n(&loop->tasks, t, __ATOMIC_RELEASE);
+    cci_loop_count(&loop->task_count, loop->task_count + 1);
     cci_loop_ready(loop, &t->step);
     if (out)
         *out = cc_future_ref(f);
@@ -564,6 +708,12 @@ static int wait_futures(struct cci_task *t, cc_future *const *fs, size_t n,
         s->g = g;
         cci_waker_arm(t->loop, &s->w, fs[i], slot_fired);
     }
+    /* For the dump: the first future pending, and how many in all. */
+    cci_task_await(t, CC_WAIT_FUTURE, g->slots[0].w.future,
+                   n == 1                      ? NULL
+                   : return_when == CCI_GATHER ? "gather"
+                                               : "wait",
+                   (int64_t)n, deadline);
     int rc;
     for (;;) {
         rc = task_suspend(t, deadline, interruptible);
@@ -735,6 +885,7 @@ int cc_async_sleep(cc_duration d)
     if (t->cancel_requested)
         return -ECANCELED;
     int64_t deadline = cci_deadline_after(d);
+    cci_task_await(t, CC_WAIT_SLEEP, NULL, NULL, 0, deadline);
     for (;;) {
         int rc = task_suspend(t, deadline, true);
         if (t->cancel_requested)
@@ -753,7 +904,7 @@ int cc_async_yield(void)
         return -EPERM;
     if (t->cancel_requested)
         return -ECANCELED;
-    t->state = T_READY;
+    set_state(t, T_READY);
     cci_loop_ready(t->loop, &t->step);
     cci_coro_yield(&t->coro);
     t->wake_pending = false;
@@ -795,7 +946,8 @@ static void waitlist_unlink(struct cci_waitlist *l, struct cci_waiter *w)
     w->prev = w->next = NULL;
 }
 
-int cci_waitlist_wait(struct cci_waitlist *l, int64_t deadline)
+int cci_waitlist_wait(struct cci_waitlist *l, int64_t deadline,
+                      cc_wait_kind kind, const void *object, const char *op)
 {
     struct cci_task *t = tls_task;
     if (!t)
@@ -810,6 +962,7 @@ int cci_waitlist_wait(struct cci_waitlist *l, int64_t deadline)
     else
         l->head = w;
     l->tail = w;
+    cci_task_await(t, kind, object, op, 0, deadline);
     int rc;
     for (;;) {
         rc = task_suspend(t, deadline, true);
@@ -950,6 +1103,7 @@ int cc_async_group_join(cc_async_group *g)
         group_cancel_children(g);
     }
     g->joiner = t;
+    cci_task_await(t, CC_WAIT_JOIN, g, NULL, 0, CCI_NO_DEADLINE);
     while (g->live > 0) {
         int rc = task_suspend(t, CCI_NO_DEADLINE, stop == 0);
         if (stop == 0 &&

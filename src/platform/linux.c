@@ -16,6 +16,13 @@ int64_t cci_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t cci_now_coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int cci_futex_wait(uint32_t *word, uint32_t expected, int64_t deadline,
                    bool pshared)
 {

@@ -18,6 +18,12 @@
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t cci_now_ns(void);
 
+/* The same clock read coarsely: a few ns instead of 30-50 (no counter
+ * read), but only as fine as the kernel's tick (4 ms here) and up to a tick
+ * behind cci_now_ns. For "since when" stamps on paths too hot for the fine
+ * clock; compare them only with each other. */
+int64_t cci_now_coarse_ns(void);
+
 /*
  * Sleeps while *word == expected, until woken, until the absolute deadline,
  * or spuriously. pshared selects a futex usable between processes.

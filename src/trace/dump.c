@@ -23,6 +23,7 @@
 
 #include "concur/executor.h"
 #include "executor/executor_internal.h"
+#include "loop/loop_internal.h"
 #include "platform/platform.h"
 #include "trace/trace_internal.h"
 
@@ -114,6 +115,16 @@ static void print_holds(const struct dump *d, const cc_thread *t)
         fprintf(d->out, "    holds no Lock or RLock\n");
 }
 
+/* The thread with kernel id tid, for the loops' lines. */
+static const char *thread_named_by_tid(uint32_t tid, void *ctx)
+{
+    const struct dump *d = ctx;
+    for (size_t i = 0; i < d->n; i++)
+        if (cc_thread_native_id(d->threads[i]) == (int64_t)tid)
+            return cc_thread_name(d->threads[i]);
+    return NULL;
+}
+
 static void print_thread(const struct dump *d, const cc_thread *t)
 {
     cc_thread_state state = cc_thread_get_state(t);
@@ -183,6 +194,8 @@ int cc_dump(FILE *out)
         !cci_process_pools_foreach(print_pool, out))
         fprintf(out, "Pools: not all shown (a pool list is busy: the "
                      "process is exiting)\n");
+    if (!cci_loops_dump(out, thread_named_by_tid, &d))
+        fprintf(out, "Loops: not shown (the list of loops stayed busy)\n");
     fprintf(out, "end of concur dump\n");
     fflush(out);
 

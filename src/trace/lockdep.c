@@ -125,6 +125,15 @@ void cci_format_site(const void *site, char *buf, size_t cap)
     snprintf(buf, cap, "%p", site);
 }
 
+bool cci_function_name(const void *fn, char *buf, size_t cap)
+{
+    Dl_info info;
+    if (!fn || !dladdr(fn, &info) || !info.dli_sname || info.dli_saddr != fn)
+        return false;
+    snprintf(buf, cap, "%s", info.dli_sname);
+    return true;
+}
+
 /* ---- the held table and the graph (guarded by dbg_lock) ------------------ */
 
 static pthread_mutex_t dbg_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -23,7 +23,6 @@
  * Cost when not recording: the hooks (cci_block_end, the pools' task runner)
  * test cci_trace_on(), one relaxed load and a predictable branch.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -430,13 +429,9 @@ static void write_worker_event(FILE *f, struct named_pids *named,
  * (exported ones: link with -rdynamic), else "task". */
 static void coro_name(const struct event *e, char *buf, size_t cap)
 {
-    Dl_info info;
     if (e->label[0])
         snprintf(buf, cap, "%s", e->label);
-    else if (e->u.fn && dladdr(e->u.fn, &info) && info.dli_sname &&
-             info.dli_saddr == e->u.fn)
-        snprintf(buf, cap, "%s", info.dli_sname);
-    else
+    else if (!cci_function_name(e->u.fn, buf, cap))
         snprintf(buf, cap, "task");
 }
 

@@ -104,6 +104,9 @@ typedef struct cci_held_info {
 cci_held_info *cci_lockdep_snapshot(size_t *count);
 /* "main+0x1f (./prog)" for a return address; "?" for NULL. */
 void cci_format_site(const void *site, char *buf, size_t cap);
+/* The symbol of the function at fn into buf; false if it has none that
+ * dladdr can see (exported ones only: link with -rdynamic). */
+bool cci_function_name(const void *fn, char *buf, size_t cap);
 /* Sends a report to the hook (or stderr). Called with no lock held. */
 void cci_debug_report(const char *text);
 /* Lock debugging switched on from the environment (state.c): the watchdog,
