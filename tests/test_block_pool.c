@@ -4,6 +4,7 @@
  * many-thread shuffle. Off under AddressSanitizer, where these tests skip. */
 #include "harness.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -262,6 +263,25 @@ static void test_trim_gives_memory_back(void **state)
     assert_int_equal(cc_future_trim(), 0); /* nothing left to give */
 }
 
+/* The pool hands a freed future's block out again at once: the name of
+ * the freed future must not pass to the new one. */
+static void test_names_do_not_pass_to_the_next_future(void **state)
+{
+    (void)state;
+    cc_future *a;
+    assert_int_equal(cc_future_new(&a), 0);
+    assert_int_equal(cc_name_set(a, "download #1"), 0);
+    const void *where = a;
+    cc_future_unref(a);
+    cc_future *b;
+    assert_int_equal(cc_future_new(&b), 0);
+    char buf[CC_NAME_MAX + 1];
+    if ((const void *)b == where) /* pooled: the same block */
+        assert_int_equal(cc_name_get(b, buf, sizeof buf), -ENOENT);
+    assert_int_equal(cc_name_get(where, buf, sizeof buf), -ENOENT);
+    cc_future_unref(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +290,7 @@ int main(void)
         CCT_TEST(test_detached_slabs_are_adopted),
         CCT_TEST(test_many_threads_shuffle),
         CCT_TEST(test_trim_gives_memory_back),
+        CCT_TEST(test_names_do_not_pass_to_the_next_future),
     };
     return CCT_RUN(tests);
 }

@@ -13,6 +13,7 @@
 #include "platform/platform.h"
 #include "thread/blocking.h"
 #include "time/deadline.h"
+#include "trace/trace_internal.h"
 
 _Static_assert(sizeof(struct cc_future) <= 64,
                "struct cc_future must fit one cache line (pool task budget)");
@@ -212,6 +213,9 @@ void cc_future_unref(cc_future *f)
     }
     free(f->message);
     free_callbacks(f->callbacks);
+    /* Its name must not pass to the next future at this address, which
+     * the block pool hands out again at once. */
+    cci_named_object_destroyed(f);
     if (s & CCI_FUTURE_POOLED)
         cci_block_free(f);
     else
