@@ -107,7 +107,9 @@ static void test_many_sleepers_wake_in_order(void **state)
     for (int i = 0; i < SLEEPERS; i++)
         assert_int_equal(cc_loop_run_until_complete(loop, fs[i]), 0);
     double took = cct_seconds_since(start);
-    assert_true(took >= 0.19 && took < 5);
+    /* The longest sleep is 0.2 s; the upper bound only catches a hang (it
+     * was 5 s, and a ThreadSanitizer run at load 4 once took longer). */
+    assert_true(took >= 0.19 && took < 30);
     assert_int_equal(s->n, SLEEPERS);
     /* Timers fire in deadline order; the clock is read just before each
      * sleep reads it again for its own deadline, so allow for that gap (a
