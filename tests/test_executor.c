@@ -148,6 +148,112 @@ static void test_worker_names_and_idle_state(void **state)
     cc_executor_free(ex);
 }
 
+/* Workers start as Python's: a burst of submits larger than the number of
+ * idle workers starts new ones (each submit takes one idle token), and
+ * fork-join work spawned inside the pool starts a worker to share it. */
+static int wait_gate(void *arg, void **result)
+{
+    (void)result;
+    return cc_event_wait(arg, CC_SEC(30));
+}
+
+struct running_probe {
+    cc_executor *ex;
+    uint64_t want;
+};
+
+static bool running_reached(void *ctx)
+{
+    struct running_probe *p = ctx;
+    cc_pool_stats s;
+    return cc_executor_stats(p->ex, &s) == 0 && s.running == p->want;
+}
+
+static void test_burst_after_idle_starts_workers(void **state)
+{
+    (void)state;
+    cc_executor *ex;
+    cc_thread_pool_options o = {.max_workers = 4,
+                                .thread_name_prefix = "crunch"};
+    assert_int_equal(cc_thread_pool_new(&ex, &o), 0);
+    cc_future *f;
+    assert_int_equal(cc_executor_submit(ex, square, (void *)3, &f), 0);
+    result_of(f);
+    cc_future_unref(f);
+    struct worker_probe idle = {ex, false};
+    assert_true(cct_wait_until(workers_idle_and_blocked, &idle, CC_SEC(10)));
+    /* One worker, idle. Four tasks that all wait: they can only all run
+     * if the burst started three more workers. */
+    cc_event gate = CC_EVENT_INIT;
+    cc_future *fs[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cc_executor_submit(ex, wait_gate, &gate, &fs[i]), 0);
+    struct running_probe p = {ex, 4};
+    assert_true(cct_wait_until(running_reached, &p, CC_SEC(10)));
+    cc_pool_stats s;
+    assert_int_equal(cc_executor_stats(ex, &s), 0);
+    assert_int_equal(s.workers, 4);
+    cc_event_set(&gate);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(cc_future_result(fs[i], CC_SEC(30), NULL), 0);
+        cc_future_unref(fs[i]);
+    }
+    cc_executor_free(ex);
+}
+
+/* Two fork-join tasks that must run at the same time (a barrier of two):
+ * the root's worker runs one while helping, and only a second worker can
+ * run the other. The root is the pool's only submit, so that worker is
+ * started by the spawn. */
+struct pair_ctx {
+    cc_executor *ex;
+    cc_barrier barrier;
+    int rc[2];
+};
+
+static int meet(void *arg)
+{
+    struct pair_ctx *c = arg;
+    int rc = cc_barrier_wait(&c->barrier);
+    return rc < 0 ? rc : 0;
+}
+
+static int spawn_pair(void *arg, void **result)
+{
+    (void)result;
+    struct pair_ctx *c = arg;
+    cc_task_group g;
+    int rc = cc_task_group_init(&g, c->ex);
+    if (rc < 0)
+        return rc;
+    c->rc[0] = cc_task_group_spawn(&g, meet, c);
+    c->rc[1] = cc_task_group_spawn(&g, meet, c);
+    rc = cc_task_group_wait(&g);
+    cc_task_group_destroy(&g);
+    return rc;
+}
+
+static void test_fork_join_starts_a_second_worker(void **state)
+{
+    (void)state;
+    struct pair_ctx c = {0};
+    cc_thread_pool_options o = {.max_workers = 2};
+    assert_int_equal(cc_thread_pool_new(&c.ex, &o), 0);
+    assert_int_equal(
+        cc_barrier_init(&c.barrier, 2, NULL, NULL, CC_SEC(20), 0), 0);
+    cc_future *f;
+    assert_int_equal(cc_executor_submit(c.ex, spawn_pair, &c, &f), 0);
+    assert_int_equal(cc_future_result(f, CC_SEC(60), NULL), 0);
+    assert_int_equal(c.rc[0], 0);
+    assert_int_equal(c.rc[1], 0);
+    cc_future_unref(f);
+    cc_pool_stats s;
+    assert_int_equal(cc_executor_stats(c.ex, &s), 0);
+    assert_int_equal(s.workers, 2);
+    cc_executor_free(c.ex);
+    cc_barrier_destroy(&c.barrier);
+}
+
 static void test_idle_pool_uses_no_cpu(void **state)
 {
     (void)state;
@@ -853,6 +959,8 @@ int main(void)
         CCT_TEST(test_default_workers_and_errors),
         CCT_TEST(test_task_failure_carries_code_and_message),
         CCT_TEST(test_worker_names_and_idle_state),
+        CCT_TEST(test_burst_after_idle_starts_workers),
+        CCT_TEST(test_fork_join_starts_a_second_worker),
         CCT_TEST(test_idle_pool_uses_no_cpu),
         CCT_TEST(test_failing_initializer_breaks_pool),
         CCT_TEST(test_initializer_runs_in_each_worker),

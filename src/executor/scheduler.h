@@ -136,6 +136,9 @@ struct cci_pool {
     _Alignas(64) uint32_t searching;
     uint32_t wake_pending; /* a wake-up is on its way (see wake_one) */
     _Alignas(64) uint32_t idle; /* workers not running a task */
+    uint32_t idle_tokens; /* Python's _idle_semaphore: one per worker that
+                             went idle after a task; a submit takes one
+                             instead of starting a worker */
     _Alignas(64) uint32_t queued; /* future tasks not yet started */
     uint32_t queued_waiters;
     _Alignas(64) struct cci_task_counts shared_counts; /* atomic adds */
@@ -169,8 +172,9 @@ bool cci_is_thread_pool(const cc_executor *ex);
  * Queues a task: on the calling worker's deque if it is one of pool's,
  * else in an inbox (refused with CC_ESHUTDOWN / CC_EBROKEN_EXECUTOR unless
  * the pool runs, or unless from_inside and the pool is only shut down).
- * Starts a worker if none is idle and fewer than max run, then wakes a
- * sleeper if needed. Errors: -ENOMEM, CC_ESHUTDOWN, CC_EBROKEN_EXECUTOR.
+ * Starts a worker if fewer than max run and none is idle (from outside:
+ * no idle token, as Python's _adjust_thread_count; from inside, a spawn:
+ * no idle worker to steal it), then wakes a sleeper if needed. Errors: -ENOMEM, CC_ESHUTDOWN, CC_EBROKEN_EXECUTOR.
  */
 int cci_pool_push(struct cci_pool *pool, struct cci_task *task);
 

@@ -421,6 +421,8 @@ static int worker_main(void *arg)
          * workers search at once (as Go limits its spinning Ms): more
          * would only take CPU time from the threads producing the work. */
         __atomic_fetch_add(&pool->idle, idle_mark, __ATOMIC_SEQ_CST);
+        if (idle_mark)
+            __atomic_fetch_add(&pool->idle_tokens, 1, __ATOMIC_RELAXED);
         uint32_t searchers =
             __atomic_add_fetch(&pool->searching, 1, __ATOMIC_SEQ_CST);
         uint32_t max_searchers =
@@ -482,12 +484,27 @@ static int start_worker_locked(struct cci_pool *pool)
     return 0;
 }
 
-/* Python's _adjust_thread_count: start a worker when none is idle. */
+/* Takes one idle token if there is one (Python's
+ * _idle_semaphore.acquire(timeout=0)). Each submit of a burst takes its
+ * own, so a burst that outnumbers the idle workers starts new ones; a check
+ * of the idle count alone let every submit of a burst count on the same
+ * idle worker, and a pool could stay at one worker for good. */
+static bool take_idle_token(struct cci_pool *pool)
+{
+    uint32_t t = __atomic_load_n(&pool->idle_tokens, __ATOMIC_RELAXED);
+    while (t > 0)
+        if (__atomic_compare_exchange_n(&pool->idle_tokens, &t, t - 1, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return true;
+    return false;
+}
+
+/* Python's _adjust_thread_count: start a worker unless an idle one can
+ * take the task. Once every worker runs, one load and no write. */
 static int maybe_start_worker(struct cci_pool *pool)
 {
     uint32_t started = __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE);
-    if (started >= pool->max_workers ||
-        (started > 0 && __atomic_load_n(&pool->idle, __ATOMIC_SEQ_CST) > 0))
+    if (started >= pool->max_workers || (started > 0 && take_idle_token(pool)))
         return 0;
     cc_lock_acquire(&pool->admin, CC_FOREVER);
     int rc = 0;
@@ -497,6 +514,23 @@ static int maybe_start_worker(struct cci_pool *pool)
     cc_lock_release(&pool->admin);
     /* With workers already running, failing to add one is not fatal. */
     return __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE) > 0 ? 0 : rc;
+}
+
+/* Fork-join work spawned inside the pool: start a worker if there is room
+ * and none is idle to steal it. Without this, a pool whose only task so
+ * far was a fork-join root ran the whole tree on one worker. Once every
+ * worker runs, one load. */
+static void maybe_add_thief(struct cci_pool *pool)
+{
+    if (__atomic_load_n(&pool->started, __ATOMIC_RELAXED) >=
+            pool->max_workers ||
+        __atomic_load_n(&pool->idle, __ATOMIC_SEQ_CST) > 0)
+        return;
+    cc_lock_acquire(&pool->admin, CC_FOREVER);
+    if (pool_state(pool) == CCI_POOL_RUNNING &&
+        pool->started < pool->max_workers)
+        (void)start_worker_locked(pool); /* failing is not fatal here */
+    cc_lock_release(&pool->admin);
 }
 
 int cci_pool_push(struct cci_pool *pool, struct cci_task *task)
@@ -511,6 +545,7 @@ int cci_pool_push(struct cci_pool *pool, struct cci_task *task)
         int rc = cci_deque_push(&self->deque, task);
         if (rc != 0)
             return rc;
+        maybe_add_thief(pool);
         wake_one_if_needed(pool, false);
         return 0;
     }
