@@ -391,6 +391,19 @@ static bool sleep_for_work(struct cci_pool *pool, struct cci_worker *w,
     return keep_going;
 }
 
+/* A worker went idle after a task. Python releases its semaphore after
+ * every task, so tokens pile up and a later burst may queue behind busy
+ * workers; here there are never more tokens than workers. */
+static void give_idle_token(struct cci_pool *pool)
+{
+    uint32_t n = __atomic_load_n(&pool->started, __ATOMIC_RELAXED);
+    uint32_t t = __atomic_load_n(&pool->idle_tokens, __ATOMIC_RELAXED);
+    while (t < n)
+        if (__atomic_compare_exchange_n(&pool->idle_tokens, &t, t + 1, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return;
+}
+
 static int worker_main(void *arg)
 {
     struct cci_worker *w = arg;
@@ -422,7 +435,7 @@ static int worker_main(void *arg)
          * would only take CPU time from the threads producing the work. */
         __atomic_fetch_add(&pool->idle, idle_mark, __ATOMIC_SEQ_CST);
         if (idle_mark)
-            __atomic_fetch_add(&pool->idle_tokens, 1, __ATOMIC_RELAXED);
+            give_idle_token(pool);
         uint32_t searchers =
             __atomic_add_fetch(&pool->searching, 1, __ATOMIC_SEQ_CST);
         uint32_t max_searchers =
