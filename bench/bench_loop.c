@@ -37,9 +37,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "concur/error.h"
 #include "concur/loop.h"
@@ -539,31 +536,6 @@ static void echo_note(const loop_state *st)
 
 /* ---- sleeping_coroutines ------------------------------------------------- */
 
-static int64_t resident_bytes(void)
-{
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char buf[128];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
-    long long size, resident;
-    if (sscanf(buf, "%lld %lld", &size, &resident) != 2)
-        return -EIO;
-    return resident * (int64_t)sysconf(_SC_PAGESIZE);
-}
-
-static int64_t memory_start(void)
-{
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    return resident_bytes();
-}
-
 static int sleeper(void *arg, void **result)
 {
     (void)arg;
@@ -590,7 +562,7 @@ static int sleep_probe_main(void *arg, void **result)
     /* Two turns: every sleeper has started and parked. */
     cc_async_yield();
     cc_async_yield();
-    int64_t after = resident_bytes();
+    int64_t after = bench_resident_bytes();
     if (rc == 0)
         p->per_coroutine = (double)(after - p->before) / SLEEPERS;
     for (int i = 0; i < n; i++)
@@ -610,7 +582,7 @@ static int measure_coroutines(double *bytes)
     int rc = cc_loop_new(&loop, NULL);
     if (rc < 0)
         return rc;
-    sleep_probe p = {.before = memory_start()};
+    sleep_probe p = {.before = bench_memory_start()};
     cc_future *f;
     rc = cc_loop_create_task(loop, sleep_probe_main, &p, &f);
     if (rc == 0) {
@@ -648,7 +620,7 @@ static int measure_threads(double *bytes)
     pthread_t *th = malloc(SLEEPING_THREADS * sizeof *th);
     if (!th)
         return -ENOMEM;
-    int64_t before = memory_start();
+    int64_t before = bench_memory_start();
     int n = 0, rc = 0;
     for (; n < SLEEPING_THREADS; n++) {
         int err = pthread_create(&th[n], NULL, sleeping_thread, &g);
@@ -661,7 +633,7 @@ static int measure_threads(double *bytes)
     while (g.parked < n)
         pthread_cond_wait(&g.cond, &g.mutex);
     pthread_mutex_unlock(&g.mutex);
-    int64_t after = resident_bytes();
+    int64_t after = bench_resident_bytes();
     if (rc == 0)
         *bytes = (double)(after - before) / SLEEPING_THREADS;
     pthread_mutex_lock(&g.mutex);
