@@ -111,6 +111,13 @@ int64_t bench_run_pair(bench_worker worker, void *ctx);
  * could not be started or waited for. Used to time peers such as python3. */
 int bench_run_capture(char *const argv[], char *out, size_t cap, int *status);
 
+/* Resident memory of this process in bytes, or a negative errno. The
+ * memory cases measure growth from bench_memory_start(), which first gives
+ * freed memory back to the kernel: malloc's (malloc_trim) and the slabs
+ * futures come from (cc_future_trim). */
+int64_t bench_resident_bytes(void);
+int64_t bench_memory_start(void);
+
 /* CLOCK_MONOTONIC in nanoseconds, read directly rather than through concur
  * so that the clock does not depend on the code being measured. */
 int64_t bench_now_ns(void);

@@ -14,8 +14,9 @@
  *                         pinned to one CPU and driven by the same client
  *                         processes on the others (echo_load.h; python3
  *                         needed at build time).
- *   sleeping_coroutines   resident memory per sleeping coroutine (10k of
- *                         them) against per sleeping thread (1000).
+ *   sleeping_coroutines   resident memory per sleeping coroutine (10000
+ *                         of them; 1000 under ThreadSanitizer) against
+ *                         per sleeping thread (1000).
  */
 #include "bench.h"
 #include "echo_load.h"
@@ -36,9 +37,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "concur/error.h"
 #include "concur/loop.h"
@@ -61,6 +59,9 @@ int64_t cci_coro_bench_roundtrips(uint64_t rounds);
 #define SLEEPERS 10000
 #endif
 #define SLEEPING_THREADS 1000
+/* The case's side names say how many ran: "cc task (10000)". */
+#define COUNT_STRING(n) #n
+#define COUNT_LABEL(what, n) what " (" COUNT_STRING(n) ")"
 
 typedef struct loop_state {
     /* The concur echo server: a loop on a thread of its own. */
@@ -535,31 +536,6 @@ static void echo_note(const loop_state *st)
 
 /* ---- sleeping_coroutines ------------------------------------------------- */
 
-static int64_t resident_bytes(void)
-{
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char buf[128];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
-    long long size, resident;
-    if (sscanf(buf, "%lld %lld", &size, &resident) != 2)
-        return -EIO;
-    return resident * (int64_t)sysconf(_SC_PAGESIZE);
-}
-
-static int64_t memory_start(void)
-{
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    return resident_bytes();
-}
-
 static int sleeper(void *arg, void **result)
 {
     (void)arg;
@@ -586,7 +562,7 @@ static int sleep_probe_main(void *arg, void **result)
     /* Two turns: every sleeper has started and parked. */
     cc_async_yield();
     cc_async_yield();
-    int64_t after = resident_bytes();
+    int64_t after = bench_resident_bytes();
     if (rc == 0)
         p->per_coroutine = (double)(after - p->before) / SLEEPERS;
     for (int i = 0; i < n; i++)
@@ -606,7 +582,7 @@ static int measure_coroutines(double *bytes)
     int rc = cc_loop_new(&loop, NULL);
     if (rc < 0)
         return rc;
-    sleep_probe p = {.before = memory_start()};
+    sleep_probe p = {.before = bench_memory_start()};
     cc_future *f;
     rc = cc_loop_create_task(loop, sleep_probe_main, &p, &f);
     if (rc == 0) {
@@ -644,7 +620,7 @@ static int measure_threads(double *bytes)
     pthread_t *th = malloc(SLEEPING_THREADS * sizeof *th);
     if (!th)
         return -ENOMEM;
-    int64_t before = memory_start();
+    int64_t before = bench_memory_start();
     int n = 0, rc = 0;
     for (; n < SLEEPING_THREADS; n++) {
         int err = pthread_create(&th[n], NULL, sleeping_thread, &g);
@@ -657,7 +633,7 @@ static int measure_threads(double *bytes)
     while (g.parked < n)
         pthread_cond_wait(&g.cond, &g.mutex);
     pthread_mutex_unlock(&g.mutex);
-    int64_t after = resident_bytes();
+    int64_t after = bench_resident_bytes();
     if (rc == 0)
         *bytes = (double)(after - before) / SLEEPING_THREADS;
     pthread_mutex_lock(&g.mutex);
@@ -809,8 +785,8 @@ static const bench_case loop_cases[] = {
      1,
      1,
      1.0,
-     {"cc task (10k)", cc_sleeping_memory},
-     {"pthread (1000)", thread_sleeping_memory}},
+     {COUNT_LABEL("cc task", SLEEPERS), cc_sleeping_memory},
+     {COUNT_LABEL("pthread", SLEEPING_THREADS), thread_sleeping_memory}},
 };
 
 const bench_suite bench_suite_loop = {

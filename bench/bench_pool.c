@@ -26,9 +26,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "baseline_pool.h"
 #include "concur/error.h"
@@ -520,37 +517,11 @@ static int64_t baseline_submit_latency(void *state, uint64_t iters)
  * in a blocking task, MEMORY_TASKS empty tasks submitted behind it, and the
  * growth of the resident set over the submits divided by their number. The
  * caller's array of futures is allocated inside the measured span: keeping
- * the futures is part of what a pending task costs. malloc_trim first gives
- * freed heap back to the kernel, so the growth is the new memory and not
- * an artefact of what earlier cases left in the allocator; cc_future_trim
- * does the same for the slabs futures come from.
+ * the futures is part of what a pending task costs. bench_memory_start
+ * first gives freed heap and future slabs back to the kernel, so the
+ * growth is the new memory and not an artefact of what earlier cases left
+ * in the allocators.
  */
-static int64_t resident_bytes(void)
-{
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char buf[128];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
-    long long size, resident;
-    if (sscanf(buf, "%lld %lld", &size, &resident) != 2)
-        return -EIO;
-    return resident * (int64_t)sysconf(_SC_PAGESIZE);
-}
-
-static int64_t memory_start(void)
-{
-    cc_future_trim();
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    return resident_bytes();
-}
-
 static int blocking_task(void *arg, void **result)
 {
     return cc_event_wait(arg, CC_FOREVER);
@@ -582,7 +553,7 @@ static int measure_cc_memory(double *bytes_per_task)
     }
     rc = wait_running(blocker);
 
-    int64_t before = memory_start();
+    int64_t before = bench_memory_start();
     cc_future **fs = NULL;
     size_t n = 0;
     if (rc == 0 && before < 0)
@@ -594,7 +565,7 @@ static int measure_cc_memory(double *bytes_per_task)
         if (rc < 0)
             break;
     }
-    int64_t after = resident_bytes();
+    int64_t after = bench_resident_bytes();
     if (rc == 0 && after < 0)
         rc = (int)after;
     if (rc == 0)
@@ -642,7 +613,7 @@ static int measure_baseline_memory(double *bytes_per_task)
     }
     rc = cc_event_wait(&gate.started, CC_SEC(5));
 
-    int64_t before = memory_start();
+    int64_t before = bench_memory_start();
     baseline_future **fs = NULL;
     size_t n = 0;
     if (rc == 0 && before < 0)
@@ -654,7 +625,7 @@ static int measure_baseline_memory(double *bytes_per_task)
         if (rc < 0)
             break;
     }
-    int64_t after = resident_bytes();
+    int64_t after = bench_resident_bytes();
     if (rc == 0 && after < 0)
         rc = (int)after;
     if (rc == 0)

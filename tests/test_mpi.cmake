@@ -79,4 +79,18 @@ if(CONCUR_BUILD_TOOLS AND CONCUR_PYTHON3)
             mpi ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:concur_cli>)
   set_tests_properties(tools_compare_mpi PROPERTIES TIMEOUT 300
     LABELS "mpi;tools" ENVIRONMENT "${CONCUR_MPI_TEST_ENV}")
+
+  # A command line refused under mpirun: every rank refuses it, rank 0
+  # alone says so (once, not once per rank).
+  add_test(NAME tools_compare_mpi_usage
+    COMMAND sh -c [=[
+err=$(timeout -k 5 60 "$@" 2>&1 >/dev/null)
+status=$?
+printf '%s\nexit status %d\n' "$err" $status
+test $status -ne 0 &&
+test "$(printf '%s\n' "$err" | grep -c "unknown workload 'nosuch'")" -eq 1
+]=] sh ${CONCUR_MPIRUN} -np 3 $<TARGET_FILE:concur_cli> compare
+       --workload nosuch)
+  set_tests_properties(tools_compare_mpi_usage PROPERTIES TIMEOUT 120
+    LABELS "mpi;tools" ENVIRONMENT "${CONCUR_MPI_TEST_ENV}")
 endif()

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "concur/error.h"
+#include "error/error_internal.h"
 #include "executor/executor_internal.h"
 #include "trace/trace_internal.h"
 
@@ -39,18 +40,12 @@ char *cci_task_message_take(void)
 
 int cc_task_fail(int code, const char *fmt, ...)
 {
-    if (code >= 0)
-        code = CC_EFAILED;
-    if (!task_depth || !fmt)
-        return code;
+    if (!task_depth)
+        return cci_failure_code(code);
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    code = cci_failure_record(&task_message, code, fmt, ap);
     va_end(ap);
-    free(task_message);
-    task_message = msg;
     return code;
 }
 

@@ -28,6 +28,13 @@ size_t cci_future_index_find(const cci_future_ref *index, size_t n,
     return r->position;
 }
 
+void cci_futures_cancel(cc_future *const *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fs[i])
+            cc_future_cancel(fs[i]);
+}
+
 void cci_futures_release(cc_future **fs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -66,8 +66,7 @@ static void finish(struct cc_map *m)
     if (m->finished)
         return;
     m->finished = true;
-    for (size_t i = 0; i < m->nchunks; i++)
-        cc_future_cancel(m->futures[i]);
+    cci_futures_cancel(m->futures, m->nchunks);
 }
 
 /* as_completed yields futures; this finds their chunk in O(log n). */
@@ -141,11 +140,8 @@ static int next_ordered(struct cc_map *m, void **result, size_t *index)
 {
     size_t i = m->next_index;
     size_t k = i / m->chunksize;
-    int64_t now = cc_monotonic_ns();
-    cc_duration left = m->deadline == CCI_NO_DEADLINE ? CC_FOREVER
-                       : m->deadline > now            ? m->deadline - now
-                                                      : 0;
-    if (cc_future_wait(m->futures[k], left) == -ETIMEDOUT) {
+    if (cc_future_wait(m->futures[k], cci_duration_until(m->deadline)) ==
+        -ETIMEDOUT) {
         finish(m);
         return -ETIMEDOUT;
     }

@@ -40,6 +40,20 @@ static int destroyed(const void *obj, bool busy)
     return 0;
 }
 
+/* The start of every wait: obj and the timeout checked, a cancellation
+ * already requested honoured before anything changes, the deadline fixed.
+ * Returns 0 or the error the call returns. */
+static int wait_begin(const void *obj, cc_duration timeout, int64_t *deadline)
+{
+    if (!obj || !cci_duration_valid(timeout))
+        return -EINVAL;
+    struct cci_task *t = cci_task_running();
+    if (t && cci_task_cancel_requested(t))
+        return -ECANCELED;
+    *deadline = cci_deadline_after(timeout);
+    return 0;
+}
+
 /* One wait for a state change: 0 (re-check), or an error to return.
  * kind, obj and op say what for, in the thread dump. */
 static int wait_change(cc_async_waitlist *l, int64_t deadline,
@@ -69,15 +83,12 @@ int cc_async_lock_destroy(cc_async_lock *lock)
 
 int cc_async_lock_acquire(cc_async_lock *lock, cc_duration timeout)
 {
-    if (!lock || !cci_duration_valid(timeout))
-        return -EINVAL;
-    struct cci_task *t = cci_task_running();
-    if (t && cci_task_cancel_requested(t))
-        return -ECANCELED;
-    int64_t deadline = cci_deadline_after(timeout);
+    int64_t deadline;
+    int rc = wait_begin(lock, timeout, &deadline);
+    if (rc < 0)
+        return rc;
     while (lock->locked) {
-        int rc =
-            wait_change(&lock->waiters, deadline, CC_WAIT_LOCK, lock, NULL);
+        rc = wait_change(&lock->waiters, deadline, CC_WAIT_LOCK, lock, NULL);
         if (rc < 0)
             return rc;
     }
@@ -142,23 +153,15 @@ bool cc_async_event_is_set(const cc_async_event *event)
 
 int cc_async_event_wait(cc_async_event *event, cc_duration timeout)
 {
-    if (!event || !cci_duration_valid(timeout))
-        return -EINVAL;
-    struct cci_task *t = cci_task_running();
-    if (t && cci_task_cancel_requested(t))
-        return -ECANCELED;
-    int64_t deadline = cci_deadline_after(timeout);
-    while (!event->flag) {
-        int rc =
-            wait_change(&event->waiters, deadline, CC_WAIT_EVENT, event, NULL);
-        if (rc < 0)
-            return rc;
-        /* A set wakes everyone: a woken waiter succeeds even if the flag
-         * was cleared again before it ran, as asyncio's does. */
-        if (rc == 0)
-            return 0;
-    }
-    return 0;
+    int64_t deadline;
+    int rc = wait_begin(event, timeout, &deadline);
+    if (rc < 0)
+        return rc;
+    if (event->flag)
+        return 0;
+    /* Only a set wakes a waiter, and a woken one succeeds even if the flag
+     * was cleared again before it ran, as asyncio's does: no loop. */
+    return wait_change(&event->waiters, deadline, CC_WAIT_EVENT, event, NULL);
 }
 
 /* ---- Semaphore ----------------------------------------------------------- */
@@ -181,15 +184,12 @@ int cc_async_semaphore_destroy(cc_async_semaphore *sem)
 
 int cc_async_semaphore_acquire(cc_async_semaphore *sem, cc_duration timeout)
 {
-    if (!sem || !cci_duration_valid(timeout))
-        return -EINVAL;
-    struct cci_task *t = cci_task_running();
-    if (t && cci_task_cancel_requested(t))
-        return -ECANCELED;
-    int64_t deadline = cci_deadline_after(timeout);
+    int64_t deadline;
+    int rc = wait_begin(sem, timeout, &deadline);
+    if (rc < 0)
+        return rc;
     while (sem->value == 0) {
-        int rc =
-            wait_change(&sem->waiters, deadline, CC_WAIT_SEMAPHORE, sem, NULL);
+        rc = wait_change(&sem->waiters, deadline, CC_WAIT_SEMAPHORE, sem, NULL);
         if (rc < 0)
             return rc;
     }
@@ -272,19 +272,17 @@ static int timeout_code(int rc, int64_t deadline, int code)
 
 int cc_async_queue_put(cc_async_queue *q, void *item, cc_duration timeout)
 {
-    if (!q || !cci_duration_valid(timeout))
-        return -EINVAL;
-    struct cci_task *t = cci_task_running();
-    if (t && cci_task_cancel_requested(t))
-        return -ECANCELED;
-    int64_t deadline = cci_deadline_after(timeout);
+    int64_t deadline;
+    int rc = wait_begin(q, timeout, &deadline);
+    if (rc < 0)
+        return rc;
     while (q->maxsize && q->len >= q->maxsize) {
-        int rc = wait_change(&q->putters, deadline, CC_WAIT_QUEUE, q, "put");
+        rc = wait_change(&q->putters, deadline, CC_WAIT_QUEUE, q, "put");
         if (rc < 0)
             return timeout_code(rc, deadline, CC_EFULL);
     }
     if (q->len == q->cap) {
-        int rc = ring_grow(q);
+        rc = ring_grow(q);
         if (rc < 0)
             return rc;
     }
@@ -297,14 +295,12 @@ int cc_async_queue_put(cc_async_queue *q, void *item, cc_duration timeout)
 
 int cc_async_queue_get(cc_async_queue *q, void **item, cc_duration timeout)
 {
-    if (!q || !cci_duration_valid(timeout))
-        return -EINVAL;
-    struct cci_task *t = cci_task_running();
-    if (t && cci_task_cancel_requested(t))
-        return -ECANCELED;
-    int64_t deadline = cci_deadline_after(timeout);
+    int64_t deadline;
+    int rc = wait_begin(q, timeout, &deadline);
+    if (rc < 0)
+        return rc;
     while (q->len == 0) {
-        int rc = wait_change(&q->getters, deadline, CC_WAIT_QUEUE, q, "get");
+        rc = wait_change(&q->getters, deadline, CC_WAIT_QUEUE, q, "get");
         if (rc < 0)
             return timeout_code(rc, deadline, CC_EEMPTY);
     }
@@ -333,14 +329,12 @@ int cc_async_queue_task_done(cc_async_queue *q)
 
 int cc_async_queue_join(cc_async_queue *q, cc_duration timeout)
 {
-    if (!q || !cci_duration_valid(timeout))
-        return -EINVAL;
-    struct cci_task *t = cci_task_running();
-    if (t && cci_task_cancel_requested(t))
-        return -ECANCELED;
-    int64_t deadline = cci_deadline_after(timeout);
+    int64_t deadline;
+    int rc = wait_begin(q, timeout, &deadline);
+    if (rc < 0)
+        return rc;
     while (q->unfinished > 0) {
-        int rc = wait_change(&q->joiners, deadline, CC_WAIT_QUEUE, q, "join");
+        rc = wait_change(&q->joiners, deadline, CC_WAIT_QUEUE, q, "join");
         if (rc < 0)
             return rc;
     }

@@ -512,13 +512,10 @@ static int resolve_host(cc_loop *loop, const char *host, uint16_t port,
         resolve_free(r);
         return rc;
     }
-    int64_t now = cci_now_ns();
-    cc_duration left = deadline == CCI_NO_DEADLINE ? CC_FOREVER
-                       : deadline > now            ? deadline - now
-                                                   : CC_NOWAIT;
     /* Not cc_wait_for: cancelling would not stop a lookup already running
      * in a worker, which still writes into r. Leave it to finish. */
-    rc = cc_async_wait(&f, 1, CC_ALL_COMPLETED, left, NULL);
+    rc = cc_async_wait(&f, 1, CC_ALL_COMPLETED, cci_duration_until(deadline),
+                       NULL);
     if (rc == 1)
         rc = cc_future_error(f, CC_NOWAIT);
     else if (rc == 0)

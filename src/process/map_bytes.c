@@ -412,8 +412,7 @@ static void finish(cc_bytes_map *m)
     if (m->finished)
         return;
     m->finished = true;
-    for (size_t i = 0; i < m->nchunks; i++)
-        cc_future_cancel(m->futures[i]);
+    cci_futures_cancel(m->futures, m->nchunks);
 }
 
 static int fail(cc_bytes_map *m, int err, const struct chunk *c,
@@ -469,14 +468,10 @@ static int next_chunk(cc_bytes_map *m, size_t *index)
         k = m->current ? (size_t)(m->current - m->chunks) + 1 : 0;
         if (k >= m->nchunks)
             return 0;
-        if (!m->chunks[k].decoded) {
-            int64_t now = cc_monotonic_ns();
-            cc_duration left = m->deadline == CCI_NO_DEADLINE ? CC_FOREVER
-                               : m->deadline > now ? m->deadline - now
-                                                   : 0;
-            if (cc_future_wait(m->futures[k], left) == -ETIMEDOUT)
-                return fail(m, -ETIMEDOUT, NULL, m->chunks[k].start, index);
-        }
+        if (!m->chunks[k].decoded &&
+            cc_future_wait(m->futures[k], cci_duration_until(m->deadline)) ==
+                -ETIMEDOUT)
+            return fail(m, -ETIMEDOUT, NULL, m->chunks[k].start, index);
     } else {
         cc_future *f;
         int rc = cc_as_completed_next(m->completed, &f);

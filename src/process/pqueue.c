@@ -158,15 +158,6 @@ static bool state_ok(const cc_process_queue *q)
            h->count <= h->used / 8;
 }
 
-/* Remaining time before deadline as a duration for cc_condition_wait. */
-static cc_duration left(int64_t deadline)
-{
-    if (deadline == CCI_NO_DEADLINE)
-        return CC_FOREVER;
-    int64_t now = cci_now_ns();
-    return deadline > now ? deadline - now : 0;
-}
-
 int cc_process_queue_put(cc_process_queue *q, const void *data, size_t len,
                          cc_duration timeout)
 {
@@ -189,7 +180,8 @@ int cc_process_queue_put(cc_process_queue *q, const void *data, size_t len,
                     h->used + need > q->capacity;
         if (!full)
             break;
-        if (cc_condition_wait(&h->not_full, left(deadline)) == -ETIMEDOUT) {
+        if (cc_condition_wait(&h->not_full, cci_duration_until(deadline)) ==
+            -ETIMEDOUT) {
             rc = CC_EFULL;
             break;
         }
@@ -226,7 +218,8 @@ int cc_process_queue_get(cc_process_queue *q, void **data, size_t *len,
         }
         if (h->count > 0)
             break;
-        if (cc_condition_wait(&h->not_empty, left(deadline)) == -ETIMEDOUT) {
+        if (cc_condition_wait(&h->not_empty, cci_duration_until(deadline)) ==
+            -ETIMEDOUT) {
             rc = CC_EEMPTY;
             break;
         }
@@ -283,7 +276,8 @@ int cc_process_queue_join(cc_process_queue *q, cc_duration timeout)
         return -ETIMEDOUT;
     int rc = 0;
     while (h->unfinished > 0) {
-        if (cc_condition_wait(&h->all_done, left(deadline)) == -ETIMEDOUT) {
+        if (cc_condition_wait(&h->all_done, cci_duration_until(deadline)) ==
+            -ETIMEDOUT) {
             rc = h->unfinished > 0 ? -ETIMEDOUT : 0;
             break;
         }

@@ -95,7 +95,9 @@ int cci_result_decode(const uint8_t *buf, size_t len, uint64_t max_payload,
  * Output: u32 magic "CCB2" | i32 status | u64 done | u64 failed_at |
  *         u32 message length | u32 0 | done x u64 length |
  *         the outputs, back to back | message
- * (host byte order: a batch never leaves the machine, unlike the above). */
+ * In host byte order, unlike the above: with the MPI pool a batch does
+ * cross to other machines, which is why its handshake refuses ranks of
+ * another byte order (mpi_internal.h). */
 #define CCI_BATCH_IN_MAGIC 0x31424343u
 #define CCI_BATCH_OUT_MAGIC 0x32424343u
 #define CCI_BATCH_IN_HEADER 16

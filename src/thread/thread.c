@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "concur/error.h"
+#include "error/error_internal.h"
 #include "platform/platform.h"
 #include "thread/blocking.h"
 #include "thread/thread_internal.h"
@@ -368,19 +369,13 @@ const char *cc_thread_error_message(const cc_thread *t)
 
 int cc_thread_fail(int status, const char *fmt, ...)
 {
-    if (status >= 0)
-        status = CC_EFAILED;
     struct cc_thread *t = cci_thread_self_or_create();
-    if (!t || !fmt)
-        return status;
+    if (!t)
+        return cci_failure_code(status);
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    status = cci_failure_record(&t->error_message, status, fmt, ap);
     va_end(ap);
-    free(t->error_message);
-    t->error_message = msg;
     return status;
 }
 

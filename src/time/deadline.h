@@ -29,4 +29,14 @@ static inline int64_t cci_deadline_after(cc_duration d)
     return d > CCI_NO_DEADLINE - now ? CCI_NO_DEADLINE : now + d;
 }
 
+/* The inverse: what is left of deadline as a duration for a call that
+ * takes a timeout. CC_FOREVER for CCI_NO_DEADLINE, CC_NOWAIT once passed. */
+static inline cc_duration cci_duration_until(int64_t deadline)
+{
+    if (deadline == CCI_NO_DEADLINE)
+        return CC_FOREVER;
+    int64_t now = cci_now_ns();
+    return deadline > now ? deadline - now : CC_NOWAIT;
+}
+
 #endif /* CCI_DEADLINE_H */

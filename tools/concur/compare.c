@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,11 +139,19 @@ static void list(void)
 
 /* ---- parsing ------------------------------------------------------------ */
 
-static int bad(const char *fmt, const char *a, const char *b)
+/* A refused command line. Under mpirun every rank parses the same one
+ * and refuses it alike: rank 0 alone says so. */
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad(const char *fmt, ...)
 {
+    if (cmp_mpi_rank() > 0)
+        return TOOL_EXIT_USAGE;
+    va_list ap;
+    va_start(ap, fmt);
     fputs("concur compare: ", stderr);
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
     fputs("\nTry 'concur compare --help'.\n", stderr);
+    va_end(ap);
     return TOOL_EXIT_USAGE;
 }
 
@@ -156,14 +165,9 @@ static int parse_uint(const char *opt, const char *s, uint64_t min,
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || *end)
         return bad("%s needs a whole number, not '%s'", opt, s);
-    if (v < min || v > max) {
-        char range[80];
-        snprintf(range, sizeof range, "between %llu and %llu",
-                 (unsigned long long)min, (unsigned long long)max);
-        fprintf(stderr, "concur compare: %s must be %s, not %s\n", opt, range,
-                s);
-        return TOOL_EXIT_USAGE;
-    }
+    if (v < min || v > max)
+        return bad("%s must be between %llu and %llu, not %s", opt,
+                   (unsigned long long)min, (unsigned long long)max, s);
     *out = v;
     return TOOL_EXIT_OK;
 }
@@ -188,13 +192,13 @@ static int parse_workloads(compare_args *a, const char *s)
         int w = cmp_find_workload(t);
         if (w < 0)
             return bad("unknown workload '%s' (known: sleep, tcp, files, "
-                       "primes, mandelbrot, blur)%s",
-                       t, "");
+                       "primes, mandelbrot, blur)",
+                       t);
         add_workload(a, (size_t)w);
         count++;
     }
     if (!count)
-        return bad("--workload needs at least one name%s%s", "", "");
+        return bad("--workload needs at least one name");
     return TOOL_EXIT_OK;
 }
 
@@ -222,7 +226,7 @@ static int parse_models(compare_args *a, const char *s)
         count++;
     }
     if (!count)
-        return bad("--model needs at least one name%s%s", "", "");
+        return bad("--model needs at least one name");
     a->models_given = true;
     return TOOL_EXIT_OK;
 }
@@ -231,10 +235,10 @@ static int parse_task(compare_args *a, const char *spec)
 {
     const char *colon = strrchr(spec, ':');
     if (!colon || colon == spec || !colon[1])
-        return bad("--task needs LIB.so:FUNCTION, not '%s'%s", spec, "");
+        return bad("--task needs LIB.so:FUNCTION, not '%s'", spec);
     size_t len = (size_t)(colon - spec);
     if (len >= sizeof a->task_lib || strlen(colon + 1) >= sizeof a->task_sym)
-        return bad("--task '%s' is too long%s", spec, "");
+        return bad("--task '%s' is too long", spec);
     memcpy(a->task_lib, spec, len);
     a->task_lib[len] = 0;
     snprintf(a->task_sym, sizeof a->task_sym, "%s", colon + 1);
@@ -295,8 +299,8 @@ static int parse(int argc, char **argv, compare_args *a)
             double ms = strtod(v, &end);
             if (!*v || *end || errno || !(ms >= 0 && ms <= 60000))
                 return bad("--latency needs milliseconds between 0 and "
-                           "60000, not '%s'%s",
-                           v, "");
+                           "60000, not '%s'",
+                           v);
             a->latency_ns = (int64_t)llround(ms * 1e6);
         } else if ((v = value_of(argc, argv, &i, "--size"))) {
             rc = parse_uint("--size", v, 1, UINT64_C(1) << 40, &a->size);
@@ -308,16 +312,16 @@ static int parse(int argc, char **argv, compare_args *a)
             a->timeout_s = (int)n;
         } else if ((v = value_of(argc, argv, &i, "--svg"))) {
             if (!*v)
-                return bad("--svg needs a file name%s%s", "", "");
+                return bad("--svg needs a file name");
             a->svg = v;
         } else if ((v = value_of(argc, argv, &i, "--task"))) {
             rc = parse_task(a, v);
         } else if (arg[0] == '-') {
-            return bad("unknown option '%s'%s", arg, "");
+            return bad("unknown option '%s'", arg);
         } else {
             return bad("unexpected argument '%s' (workloads are chosen with "
-                       "--workload)%s",
-                       arg, "");
+                       "--workload)",
+                       arg);
         }
         if (rc != TOOL_EXIT_OK)
             return rc;
@@ -338,25 +342,17 @@ static int parse(int argc, char **argv, compare_args *a)
 static int check_params(const cmp_workload *w, const cmp_params *p)
 {
     const char *name = w->name;
-    char what[64];
-    if (strcmp(name, "files") == 0 &&
-        p->size * p->tasks > (UINT64_C(4) << 20)) {
-        snprintf(what, sizeof what, "%llu KiB",
-                 (unsigned long long)(p->size * p->tasks));
-        return bad("files: %s of files is more than this tool writes (4 GiB "
-                   "at most)%s",
-                   what, "");
-    }
+    if (strcmp(name, "files") == 0 && p->size * p->tasks > (UINT64_C(4) << 20))
+        return bad("files: %llu KiB of files is more than this tool writes "
+                   "(4 GiB at most)",
+                   (unsigned long long)(p->size * p->tasks));
     if ((strcmp(name, "mandelbrot") == 0 || strcmp(name, "blur") == 0) &&
-        p->size > 30000) {
-        snprintf(what, sizeof what, "%llu", (unsigned long long)p->size);
-        return bad("%s: --size %s is too large (at most 30000 pixels)", name,
-                   what);
-    }
-    if (strcmp(name, "primes") == 0 && p->size > (UINT64_C(1) << 40)) {
-        snprintf(what, sizeof what, "%llu", (unsigned long long)p->size);
-        return bad("primes: --size %s is too large%s", what, "");
-    }
+        p->size > 30000)
+        return bad("%s: --size %llu is too large (at most 30000 pixels)", name,
+                   (unsigned long long)p->size);
+    if (strcmp(name, "primes") == 0 && p->size > (UINT64_C(1) << 40))
+        return bad("primes: --size %llu is too large",
+                   (unsigned long long)p->size);
     return TOOL_EXIT_OK;
 }
 
