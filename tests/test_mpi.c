@@ -230,8 +230,9 @@ static void test_errors_carry_code_and_message(void **state)
     cc_future_unref(bad);
 }
 
-/* Statistics: outcomes are counted as the pool lets go of each task, a
- * moment after its future completes, so wait for them to settle. */
+/* Statistics: rank 0 counts a task's outcome just before it completes the
+ * future, so once a future is seen done its task is counted; the waits
+ * below only keep the tests independent of that order. */
 struct stats_goal {
     cc_pool_stats base;
     uint64_t completed, failed;

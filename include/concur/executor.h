@@ -139,8 +139,7 @@ typedef struct cc_pool_stats {
  * Fills *out. Does not block, never allocates, any thread may call it.
  * Errors: -EINVAL (NULL), -ENOTSUP (a back-end without statistics).
  * The MPI pool has no restarts (a rank's death ends the job) and one
- * queue (stolen is 0); its outcomes are counted a moment after each
- * future completes.
+ * queue (stolen is 0).
  */
 int cc_executor_stats(const cc_executor *ex, cc_pool_stats *out);
 

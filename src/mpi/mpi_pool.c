@@ -165,26 +165,29 @@ static void count(uint64_t *counter)
     __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
 }
 
-/* Every accepted task ends here once: its outcome is counted from its
- * future's state. A task refused at submit is still PENDING and is not. */
+/* Outcomes are counted before the future completes, so that the figures
+ * are exact as soon as a waiter sees it done (as the process pool's). */
+static struct mpool *pool_of(struct mtask *t)
+{
+    return cci_future_executor(t->future);
+}
+
 static void drop_task(struct mtask *t)
 {
-    struct mpool *mp = cci_future_executor(t->future);
     if (t->msg)
-        cci_mpi_buf_free(&mp->cache, t->msg);
+        cci_mpi_buf_free(&pool_of(t)->cache, t->msg);
     t->msg = NULL;
-    switch (cc_future_get_state(t->future)) {
-    case CC_FUTURE_CANCELLED:
-        count(&mp->n_cancelled);
-        break;
-    case CC_FUTURE_FINISHED:
-        count(cc_future_error(t->future, CC_NOWAIT) < 0 ? &mp->n_failed
-                                                        : &mp->n_completed);
-        break;
-    default:
-        break;
-    }
     cc_future_unref(t->future);
+}
+
+/* A queued task that will never run: cancelled by its caller meanwhile,
+ * or by a shutdown with cancel_futures (cancel: cancel it here). */
+static void drop_cancelled(struct mtask *t, bool cancel)
+{
+    count(&pool_of(t)->n_cancelled);
+    if (cancel)
+        cc_future_cancel(t->future);
+    drop_task(t);
 }
 
 /* The comm thread's `outstanding` changed: publish it for the stats. */
@@ -198,7 +201,11 @@ static void fail_task(struct mtask *t, int code, const char *msg)
 {
     /* PENDING (queued) or RUNNING (sent): finish either way; a future
      * cancelled meanwhile keeps its cancellation. */
-    cc_future_set_running_or_notify_cancel(t->future);
+    if (cc_future_set_running_or_notify_cancel(t->future) == -ECANCELED) {
+        drop_cancelled(t, false);
+        return;
+    }
+    count(&pool_of(t)->n_failed);
     cci_future_finish(t->future, code, NULL, NULL, msg);
     drop_task(t);
 }
@@ -354,6 +361,7 @@ static void finish_bytes(struct mpool *mp, struct mtask *t, void *data,
                          size_t len)
 {
     set_outstanding(mp, mp->outstanding - 1);
+    count(&mp->n_completed);
     if (cc_future_set_result_bytes_owned(t->future, data, len) != 0)
         free(data);
     drop_task(t);
@@ -732,7 +740,7 @@ static bool dispatch(struct mpool *mp)
             break;
         any = true;
         if (cc_future_set_running_or_notify_cancel(t->future) != 0) {
-            drop_task(t); /* cancelled while queued */
+            drop_cancelled(t, false); /* cancelled while queued */
             continue;
         }
         uint8_t *msg = t->msg;
@@ -1139,8 +1147,7 @@ static int mp_shutdown(cc_executor *ex, bool wait, bool cancel_futures)
     /* Outside the lock: cancelling runs done callbacks. */
     while (cancelled) {
         struct mtask *next = cancelled->next;
-        cc_future_cancel(cancelled->future);
-        drop_task(cancelled);
+        drop_cancelled(cancelled, true);
         cancelled = next;
     }
     if (wait) {
