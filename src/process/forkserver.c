@@ -313,10 +313,18 @@ static _Noreturn void launcher_main(int sock)
      * and SIGTERM sent to the whole group go to the parent, which decides
      * (Python's resource tracker ignores both too: dying first would leak
      * what the parent leaves registered); a status pipe whose reader has
-     * gone must not kill us. */
+     * gone must not kill us.
+     * SIGINT and SIGTERM are blocked, not ignored: a child inherits the
+     * mask and the dispositions, and one terminated before its
+     * cci_child_main has reset them would drop an ignored SIGTERM (and
+     * live on), while a blocked one stays pending and kills it as soon as
+     * the reset unblocks it. */
     cci_reset_signals();
-    signal(SIGINT, SIG_IGN);
-    signal(SIGTERM, SIG_IGN);
+    sigset_t held;
+    sigemptyset(&held);
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGTERM);
+    sigprocmask(SIG_BLOCK, &held, NULL);
     signal(SIGPIPE, SIG_IGN);
     struct cci_shm_tracker tracker = {0};
     char *buf = malloc(sizeof(struct fs_request) + FS_INLINE_MAX);
