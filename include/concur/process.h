@@ -298,7 +298,14 @@ int cc_shm_new(cc_shm **out, size_t size);
  * prepared it. The creator's cc_shm_free unlinks the name (Python's
  * unlink(), which the creator must call); call cc_shm_unlink earlier to
  * remove it as soon as every process has opened it.
- * Errors: -EINVAL, -ENOMEM, -errno.
+ * The name is registered with this process's fork-server launcher, which
+ * is also its resource tracker (Python's resource_tracker): if the process
+ * ends without unlinking it — killed with SIGKILL, say — the launcher
+ * unlinks it and says so on stderr. A process without a launcher (no
+ * cc_process_init, or a child) gets one here, as its first
+ * cc_process_start would start it.
+ * Errors: -EINVAL, -ENOMEM, -errno (including fork's, starting the
+ * launcher).
  */
 #define CC_SHM_NAME_MAX 48
 int cc_shm_create(cc_shm **out, size_t size, char *name_out, size_t cap);

@@ -14,6 +14,10 @@
  * the pipe, then closes it. The parent's end of that pipe is the child's
  * sentinel. Everything received is validated before use: a bad request is
  * refused with -EPROTO and its descriptors closed.
+ *   tracker  struct cci_track_msg (magic "CCTR"), never answered: the
+ *            launcher is also the resource tracker of the named shared
+ *            memory the program creates (shm_tracker.c), and unlinks what
+ *            is still registered when the socket reaches EOF.
  *
  * Lifetime: the launcher never uses PR_SET_PDEATHSIG (that follows the
  * forking *thread*, and the launcher may be started from any thread).
@@ -169,7 +173,7 @@ static void reply(int sock, int32_t result, int pidfd)
 
 /* Handles one request; returns 0, or 1 when the socket reached EOF. */
 static int serve_one(int sock, char *buf, struct kid **kids, size_t *nkids,
-                     size_t *cap)
+                     size_t *cap, struct cci_shm_tracker *tracker)
 {
     int fds[CCI_MAX_FDS];
     size_t nfds;
@@ -180,10 +184,27 @@ static int serve_one(int sock, char *buf, struct kid **kids, size_t *nkids,
         return 1;
     if (got < 0) {
         if (got == -EMSGSIZE) {
-            reply(sock, -EPROTO, -1);
+            /* The datagram's head is in buf: only what claims to be a
+             * spawn request is answered (see below). */
+            uint32_t magic;
+            memcpy(&magic, buf, sizeof magic);
+            if (magic == FS_MAGIC)
+                reply(sock, -EPROTO, -1);
             return 0;
         }
         return got == -EINTR || got == -EAGAIN ? 0 : 1;
+    }
+    uint32_t magic = 0;
+    memcpy(&magic, buf, (size_t)got < sizeof magic ? (size_t)got
+                                                   : sizeof magic);
+    if (magic != FS_MAGIC) {
+        /* Not a spawn request, so never answered, even when malformed:
+         * nobody waits for a reply, and a stray one would be taken for
+         * the next spawn's. */
+        close_all(fds, nfds);
+        if (magic == CCI_TRACK_MAGIC)
+            cci_shm_tracker_handle(tracker, buf, (size_t)got, nfds);
+        return 0;
     }
     struct fs_request r;
     memcpy(&r, buf, (size_t)got < sizeof r ? (size_t)got : sizeof r);
@@ -278,14 +299,34 @@ static void reap_kid(struct kid *k)
     k->pid = 0;
 }
 
+/* The program has gone (or stopped us): unlink the shared memory it left
+ * registered, then exit; the children die with us (PDEATHSIG). */
+static _Noreturn void parent_gone(struct cci_shm_tracker *tracker)
+{
+    cci_shm_tracker_cleanup(tracker);
+    _exit(0);
+}
+
 static _Noreturn void launcher_main(int sock)
 {
     /* The parent is gone when the socket closes; SIGINT from a terminal
-     * goes to the parent, which decides; a status pipe whose reader has
-     * gone must not kill us. */
+     * and SIGTERM sent to the whole group go to the parent, which decides
+     * (Python's resource tracker ignores both too: dying first would leak
+     * what the parent leaves registered); a status pipe whose reader has
+     * gone must not kill us.
+     * SIGINT and SIGTERM are blocked, not ignored: a child inherits the
+     * mask and the dispositions, and one terminated before its
+     * cci_child_main has reset them would drop an ignored SIGTERM (and
+     * live on), while a blocked one stays pending and kills it as soon as
+     * the reset unblocks it. */
     cci_reset_signals();
-    signal(SIGINT, SIG_IGN);
+    sigset_t held;
+    sigemptyset(&held);
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGTERM);
+    sigprocmask(SIG_BLOCK, &held, NULL);
     signal(SIGPIPE, SIG_IGN);
+    struct cci_shm_tracker tracker = {0};
     char *buf = malloc(sizeof(struct fs_request) + FS_INLINE_MAX);
     struct pollfd *pfds = NULL;
     struct kid *kids = NULL;
@@ -318,11 +359,13 @@ static _Noreturn void launcher_main(int sock)
                 kids[live++] = kids[i];
         }
         nkids = live;
+        /* POLLIN first: datagrams queued before the hang-up (an
+         * unregister sent just before exit) are read before we act on it. */
         if (pfds[0].revents & POLLIN) {
-            if (serve_one(sock, buf, &kids, &nkids, &cap))
-                _exit(0);
+            if (serve_one(sock, buf, &kids, &nkids, &cap, &tracker))
+                parent_gone(&tracker);
         } else if (pfds[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-            _exit(0);
+            parent_gone(&tracker);
         }
     }
 }
@@ -435,6 +478,29 @@ static int request_locked(const void *msg, size_t len, const int *fds,
     if (rep.result > 0)
         *pidfd = got_fds[0];
     return rep.result;
+}
+
+int cci_forkserver_notify(const void *msg, size_t len, const int *fds,
+                          size_t nfds, bool start)
+{
+    int rc = -ESRCH;
+    pthread_mutex_lock(&fs.lock);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!start && (fs.owner != getpid() || fs.sock < 0))
+            break;
+        rc = ensure_locked();
+        if (rc < 0)
+            break;
+        rc = cci_send_with_fds(fs.sock, msg, len, fds, nfds);
+        if (rc != -EPIPE && rc != -ECONNREFUSED)
+            break;
+        /* The launcher was killed: whatever it held registered is lost
+         * (Python's tracker has the same hole); start a new one. */
+        reap_launcher_locked();
+        rc = -EPIPE;
+    }
+    pthread_mutex_unlock(&fs.lock);
+    return rc;
 }
 
 int cci_forkserver_spawn(const struct cci_spawn_request *req,

@@ -52,6 +52,46 @@ void cci_forkserver_stop(void);
 pid_t cci_forkserver_pid(void);
 
 /*
+ * Sends one datagram that expects no reply (the tracker's messages) to
+ * this process's launcher, starting it first if start is set; without
+ * start and with no launcher running it does nothing and returns -ESRCH.
+ * Returns 0 or -errno. Thread-safe.
+ */
+int cci_forkserver_notify(const void *msg, size_t len, const int *fds,
+                          size_t nfds, bool start);
+
+/* ---- the shared-memory resource tracker (shm_tracker.c) ----------------------
+ * A datagram on the launcher's socket, told apart from a spawn request by
+ * its magic. The name is NUL-padded to the end. */
+#define CCI_TRACK_MAGIC 0x52544343u /* "CCTR" */
+enum { CCI_TRACK_REGISTER = 1, CCI_TRACK_UNREGISTER = 2 };
+struct cci_track_msg {
+    uint32_t magic;
+    uint32_t op;
+    char name[CC_SHM_NAME_MAX];
+};
+
+/* True for a name of exactly the form cc_shm_create makes (shm.c). */
+bool cci_shm_name_valid(const char *name);
+
+/* The creator's side: register a new name with this process's launcher
+ * (starting it if needed; 0 or -errno), and unregister it once unlinked
+ * (never starts a launcher; best effort). */
+int cci_shm_track(const char *name);
+void cci_shm_untrack(const char *name);
+
+/* The launcher's side: the names still registered. handle() applies one
+ * received datagram, dropping anything malformed; cleanup() unlinks what
+ * is left (warning on stderr for each name it removed) and empties t. */
+struct cci_shm_tracker {
+    char (*names)[CC_SHM_NAME_MAX];
+    size_t n, cap;
+};
+void cci_shm_tracker_handle(struct cci_shm_tracker *t, const void *buf,
+                            size_t len, size_t nfds);
+void cci_shm_tracker_cleanup(struct cci_shm_tracker *t);
+
+/*
  * After any fork made by concur, in the child, before anything else of
  * concur runs: forget the parent's children and launcher. Touches no lock
  * (another thread of the parent may have held one at the fork).

@@ -21,6 +21,7 @@
 #include "concur/error.h"
 #include "concur/process.h"
 #include "platform/process_platform.h"
+#include "process/process_internal.h"
 
 struct cc_shm {
     int fd;
@@ -63,7 +64,7 @@ int cc_shm_new(cc_shm **out, size_t size)
     return rc;
 }
 
-static bool name_well_formed(const char *name)
+bool cci_shm_name_valid(const char *name)
 {
     size_t plen = strlen(NAME_PREFIX);
     if (strncmp(name, NAME_PREFIX, plen) != 0 ||
@@ -108,10 +109,19 @@ int cc_shm_create(cc_shm **out, size_t size, char *name_out, size_t cap)
         shm_unlink(name);
         return err;
     }
-    int rc = shm_wrap(out, fd, size);
+    /* Registered before anyone can learn the name: from here on, the
+     * creator's death unlinks it whatever kills it (shm_tracker.c). */
+    int rc = cci_shm_track(name);
     if (rc < 0) {
         close(fd);
         shm_unlink(name);
+        return rc;
+    }
+    rc = shm_wrap(out, fd, size);
+    if (rc < 0) {
+        close(fd);
+        shm_unlink(name);
+        cci_shm_untrack(name);
         return rc;
     }
     memcpy((*out)->name, name, sizeof name);
@@ -122,7 +132,7 @@ int cc_shm_create(cc_shm **out, size_t size, char *name_out, size_t cap)
 
 int cc_shm_open(cc_shm **out, const char *name)
 {
-    if (!out || !name || !name_well_formed(name))
+    if (!out || !name || !cci_shm_name_valid(name))
         return -EINVAL;
     int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0)
@@ -189,6 +199,8 @@ int cc_shm_unlink(cc_shm *s)
     if (shm_unlink(s->name) < 0 && errno != ENOENT)
         return -errno;
     s->unlinked = true;
+    if (s->creator)
+        cci_shm_untrack(s->name);
     return 0;
 }
 
