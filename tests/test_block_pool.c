@@ -5,6 +5,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -282,6 +283,44 @@ static void test_names_do_not_pass_to_the_next_future(void **state)
     cc_future_unref(b);
 }
 
+/* A thread-local destructor that runs after the pool's own exit hook (on
+ * glibc's last pass, when keys set again are not visited any more) and
+ * allocates a future: its block must not pin a slab forever. */
+static cc_local late_local;
+static __thread int late_passes;
+
+static void late_destructor(void *value)
+{
+    if (++late_passes < PTHREAD_DESTRUCTOR_ITERATIONS) {
+        (void)cc_local_set(&late_local, value); /* come back next pass */
+        return;
+    }
+    cc_future *f = NULL;
+    if (cc_future_new(&f) == 0) {
+        (void)cc_future_set_result(f, NULL, NULL);
+        cc_future_unref(f);
+    }
+}
+
+static int set_late_local(void *arg)
+{
+    (void)arg;
+    cci_block_free(cci_block_alloc()); /* the thread has a slab too */
+    return cc_local_set(&late_local, &late_local);
+}
+
+static void test_late_destructor_pins_no_slab(void **state)
+{
+    (void)state;
+    cci_block_free(first_block_or_skip());
+    assert_int_equal(cc_local_init(&late_local, late_destructor), 0);
+    size_t before = cci_block_slabs_in_use();
+    for (int i = 0; i < 3; i++)
+        run_in_thread(set_late_local, NULL);
+    assert_int_equal(cci_block_slabs_in_use(), before);
+    assert_int_equal(cc_local_destroy(&late_local), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +330,7 @@ int main(void)
         CCT_TEST(test_many_threads_shuffle),
         CCT_TEST(test_trim_gives_memory_back),
         CCT_TEST(test_names_do_not_pass_to_the_next_future),
+        CCT_TEST(test_late_destructor_pins_no_slab),
     };
     return CCT_RUN(tests);
 }
