@@ -143,6 +143,7 @@ static struct {
 } depot = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t depot_once = PTHREAD_ONCE_INIT;
+static void depot_init(void);
 
 static inline struct slab *slab_of(const void *block)
 {
@@ -393,6 +394,9 @@ static void detach(struct slab *s)
 
 size_t cci_block_trim(void)
 {
+    /* The fork handlers too: a fork while we hold the lock, before any
+     * block was ever allocated, must not leave it locked in the child. */
+    pthread_once(&depot_once, depot_init);
     size_t released = 0;
     pthread_mutex_lock(&depot.lock);
     struct slab *s;
