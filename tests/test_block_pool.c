@@ -315,6 +315,11 @@ static void test_late_destructor_pins_no_slab(void **state)
 {
     (void)state;
     cci_block_free(first_block_or_skip());
+#if defined(__SANITIZE_THREAD__)
+    /* ThreadSanitizer finishes the thread in its own last-pass key
+     * destructor: instrumented code after it crashes, ours or not. */
+    skip();
+#endif
     assert_int_equal(cc_local_init(&late_local, late_destructor), 0);
     size_t before = cci_block_slabs_in_use();
     for (int i = 0; i < 3; i++)

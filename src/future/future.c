@@ -523,8 +523,11 @@ int cci_future_finish_owned(cc_future *f, int status, void *value,
 {
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     const uint32_t owned = CC_FUTURE_RUNNING | CCI_FUTURE_OWNED;
+    /* LISTENERS already: a listener or another completer came before we
+     * started, so the outcome must be written under the lock. */
     if (status < 0 || message ||
-        (s & (CCI_FUTURE_STATE_MASK | CCI_FUTURE_OWNED)) != owned)
+        (s & (CCI_FUTURE_STATE_MASK | CCI_FUTURE_OWNED |
+              CCI_FUTURE_LISTENERS)) != owned)
         return finish(f, status, value, NULL, message,
                       (s & CCI_FUTURE_OWNED) != 0);
     /* Nobody reads the outcome before the state says done, and only this
