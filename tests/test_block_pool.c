@@ -5,11 +5,14 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "future/block_pool.h"
 
@@ -282,6 +285,168 @@ static void test_names_do_not_pass_to_the_next_future(void **state)
     cc_future_unref(b);
 }
 
+/* A thread-local destructor that runs after the pool's own exit hook (on
+ * glibc's last pass, when keys set again are not visited any more) and
+ * allocates a future: its block must not pin a slab forever. */
+static cc_local late_local;
+static __thread int late_passes;
+
+static void late_destructor(void *value)
+{
+    if (++late_passes < PTHREAD_DESTRUCTOR_ITERATIONS) {
+        (void)cc_local_set(&late_local, value); /* come back next pass */
+        return;
+    }
+    cc_future *f = NULL;
+    if (cc_future_new(&f) == 0) {
+        (void)cc_future_set_result(f, NULL, NULL);
+        cc_future_unref(f);
+    }
+}
+
+static int set_late_local(void *arg)
+{
+    (void)arg;
+    cci_block_free(cci_block_alloc()); /* the thread has a slab too */
+    return cc_local_set(&late_local, &late_local);
+}
+
+static void test_late_destructor_pins_no_slab(void **state)
+{
+    (void)state;
+    cci_block_free(first_block_or_skip());
+#if defined(__SANITIZE_THREAD__)
+    /* ThreadSanitizer finishes the thread in its own last-pass key
+     * destructor: instrumented code after it crashes, ours or not. */
+    skip();
+#endif
+    assert_int_equal(cc_local_init(&late_local, late_destructor), 0);
+    size_t before = cci_block_slabs_in_use();
+    for (int i = 0; i < 3; i++)
+        run_in_thread(set_late_local, NULL);
+    assert_int_equal(cci_block_slabs_in_use(), before);
+    assert_int_equal(cc_local_destroy(&late_local), 0);
+}
+
+/* Threads come and go while blocks pass between them: CHURN_LANES threads
+ * run at once, each shuffling futures through shared slots for a while and
+ * exiting with some still out (its slab detaches with blocks issued, later
+ * freed by others, adopted, released); a new thread replaces each. Now and
+ * then the main thread forks: the child, with the parent's threads gone
+ * mid-operation, frees what the slots hold and allocates and frees several
+ * slabs' worth itself. At the end every slab is back in the depot. */
+#define CHURN_LANES 3
+#define CHURN_SLOTS 512
+#define CHURN_OPS 20000
+
+static _Atomic(cc_future *) churn_slots[CHURN_SLOTS];
+
+static int churn(void *arg)
+{
+    uint32_t rng = (uint32_t)(uintptr_t)arg * 2654435761u + 7;
+    for (int op = 0; op < CHURN_OPS; op++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        cc_future *mine = NULL;
+        if ((rng & 0x30000) != 0) {
+            if (cc_future_new(&mine) != 0)
+                return -1;
+            (void)cc_future_set_result(mine, (void *)(uintptr_t)(rng % 251),
+                                       NULL);
+        }
+        cc_future *old = atomic_exchange(&churn_slots[rng % CHURN_SLOTS],
+                                         mine);
+        if (old) {
+            void *v = NULL;
+            if (cc_future_result(old, 0, &v) != 0 || (uintptr_t)v > 250)
+                return -2;
+            cc_future_unref(old);
+        }
+    }
+    return 0;
+}
+
+static int drain_churn_slots(void)
+{
+    for (unsigned k = 0; k < CHURN_SLOTS; k++) {
+        cc_future *f = atomic_exchange(&churn_slots[k], NULL);
+        if (f) {
+            if (!cc_future_done(f))
+                return -1;
+            cc_future_unref(f);
+        }
+    }
+    return 0;
+}
+
+/* In a fork child: uses futures heavily, then reports. */
+static int child_uses_futures(void)
+{
+    if (drain_churn_slots() != 0)
+        return 1;
+    cc_future **fs = malloc(3000 * sizeof *fs);
+    if (!fs)
+        return 2;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 3000; i++)
+            if (cc_future_new(&fs[i]) != 0)
+                return 3;
+        for (int i = 0; i < 3000; i++)
+            cc_future_unref(fs[i]);
+    }
+    free(fs);
+    return 0;
+}
+
+static void test_threads_come_and_go_and_fork(void **state)
+{
+    (void)state;
+    cci_block_free(first_block_or_skip());
+    size_t before = cci_block_slabs_in_use();
+    cc_thread *lane[CHURN_LANES] = {0};
+    int64_t deadline = cc_monotonic_ns() + CC_SEC(2);
+    unsigned started = 0, forks = 0;
+    for (unsigned n = 0; n < 120 && cc_monotonic_ns() < deadline; n++) {
+        unsigned k = n % CHURN_LANES;
+        if (lane[k]) {
+            assert_int_equal(cc_thread_join(lane[k], CC_SEC(60)), 0);
+            int status = -1;
+            assert_int_equal(cc_thread_status(lane[k], &status), 0);
+            assert_int_equal(status, 0);
+            cc_thread_unref(lane[k]);
+        }
+        assert_int_equal(
+            cc_thread_new(&lane[k], churn, (void *)(uintptr_t)(n + 1), NULL),
+            0);
+        assert_int_equal(cc_thread_start(lane[k]), 0);
+        started++;
+        if (n % 6 == 5) {
+            pid_t pid = fork();
+            assert_true(pid >= 0);
+            if (pid == 0)
+                _exit(child_uses_futures());
+            int status = 0;
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+            assert_true(WIFEXITED(status));
+            assert_int_equal(WEXITSTATUS(status), 0);
+            forks++;
+        }
+    }
+    for (unsigned k = 0; k < CHURN_LANES; k++) {
+        if (!lane[k])
+            continue;
+        assert_int_equal(cc_thread_join(lane[k], CC_SEC(60)), 0);
+        int status = -1;
+        assert_int_equal(cc_thread_status(lane[k], &status), 0);
+        assert_int_equal(status, 0);
+        cc_thread_unref(lane[k]);
+    }
+    assert_int_equal(drain_churn_slots(), 0);
+    print_message("%u threads, %u forks\n", started, forks);
+    assert_int_equal(cci_block_slabs_in_use(), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +456,8 @@ int main(void)
         CCT_TEST(test_many_threads_shuffle),
         CCT_TEST(test_trim_gives_memory_back),
         CCT_TEST(test_names_do_not_pass_to_the_next_future),
+        CCT_TEST(test_late_destructor_pins_no_slab),
+        CCT_TEST(test_threads_come_and_go_and_fork),
     };
     return CCT_RUN(tests);
 }

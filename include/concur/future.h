@@ -48,7 +48,9 @@
  *   -ECANCELED  the future was cancelled (Python's CancelledError)
  *   -EALREADY   the future is already finished, or already running for
  *               set_running_or_notify_cancel (Python's InvalidStateError and
- *               RuntimeError); the first result or error is kept
+ *               RuntimeError); the first result or error is kept. Also for
+ *               set_* on a thread pool's future that its worker is running:
+ *               the worker completes it (Python would let either win)
  *   -ENOMEM     allocation failed; nothing was changed
  * A failed future reports its own negative code, which may collide with the
  * codes above (a task that itself failed with -ETIMEDOUT); tell them apart

@@ -614,7 +614,7 @@ static enum cci_task_outcome future_task_run(struct cci_task *task,
     release_queue_slot(pool);
     cci_count_bump(pool, c, CCI_COUNT_TAKEN);
     enum cci_task_outcome outcome = CCI_TASK_CANCELLED;
-    if (cc_future_set_running_or_notify_cancel(f) == 0) {
+    if (cci_future_start_owned(f) == 0) {
         cci_task_scope scope = cci_task_message_begin();
         void *result = NULL;
         int status = ft->fn(ft->arg, &result);

@@ -41,7 +41,10 @@
  * so a loop that fills and drains a million futures keeps its memory while
  * a program past its burst gives it back.
  * A thread detaches its current slab when it exits (a pthread key
- * destructor); the main thread never exits that way and keeps it.
+ * destructor); the main thread never exits that way and keeps it. After
+ * that destructor, the thread allocates no more blocks (its futures come
+ * from malloc): a slab it took then would stay attached to no thread
+ * forever.
  */
 #include "future/block_pool.h"
 
@@ -75,6 +78,11 @@ void cci_block_free(void *block)
 }
 
 size_t cci_block_trim(void)
+{
+    return 0;
+}
+
+size_t cci_block_slabs_in_use(void)
 {
     return 0;
 }
@@ -113,7 +121,8 @@ _Static_assert(sizeof(struct slab) <= FIRST_BLOCK * CCI_BLOCK_SIZE,
 _Static_assert(SLAB_BLOCKS <= 0xffff, "indices fit 16 bits");
 
 static __thread struct slab *tls_current;
-static __thread bool tls_armed; /* the exit destructor will run */
+static __thread bool tls_armed;  /* the exit destructor will run */
+static __thread bool tls_exited; /* the exit destructor ran */
 
 struct slab_list {
     struct slab *head, *tail;
@@ -128,11 +137,13 @@ static struct {
     size_t n_cold, cap_cold;   /* (an array: their headers may be gone) */
     char *arena;               /* unused part of the newest mapping */
     unsigned arena_left;      /* slabs in it */
+    size_t carved;             /* slabs ever taken from mappings */
     pthread_key_t exit_key;
     bool usable;
 } depot = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t depot_once = PTHREAD_ONCE_INIT;
+static void depot_init(void);
 
 static inline struct slab *slab_of(const void *block)
 {
@@ -288,6 +299,7 @@ static struct slab *carve_locked(void)
     struct slab *s = (struct slab *)depot.arena;
     depot.arena += SLAB_BYTES;
     depot.arena_left--;
+    depot.carved++;
     return s;
 }
 
@@ -382,6 +394,9 @@ static void detach(struct slab *s)
 
 size_t cci_block_trim(void)
 {
+    /* The fork handlers too: a fork while we hold the lock, before any
+     * block was ever allocated, must not leave it locked in the child. */
+    pthread_once(&depot_once, depot_init);
     size_t released = 0;
     pthread_mutex_lock(&depot.lock);
     struct slab *s;
@@ -397,12 +412,21 @@ size_t cci_block_trim(void)
     return released;
 }
 
+size_t cci_block_slabs_in_use(void)
+{
+    pthread_mutex_lock(&depot.lock);
+    size_t n = depot.carved - depot.hot.n - depot.n_cold;
+    pthread_mutex_unlock(&depot.lock);
+    return n;
+}
+
 /* ---- threads coming and going --------------------------------------------- */
 
 static void on_thread_exit(void *unused)
 {
     (void)unused;
     tls_armed = false;
+    tls_exited = true;
     struct slab *s = tls_current;
     tls_current = NULL;
     if (s)
@@ -430,13 +454,18 @@ static void depot_init(void)
     depot.usable = true;
 }
 
-/* Makes sure this thread's slab is detached when it exits. A block
- * allocated by a later key destructor re-arms it: glibc runs destructors
- * again while keys are set (PTHREAD_DESTRUCTOR_ITERATIONS passes). */
+/* Makes sure this thread's slab is detached when it exits; false (use
+ * malloc) once it has been. Re-arming from a later key destructor would not
+ * do: glibc runs destructors again while keys are set, but only for
+ * PTHREAD_DESTRUCTOR_ITERATIONS passes, and visits keys in order within a
+ * pass, so a block taken in the last pass by a destructor of a later key
+ * would pin its slab for ever (test_late_destructor_pins_no_slab). */
 static bool arm_thread_exit(void)
 {
     if (tls_armed)
         return true;
+    if (tls_exited)
+        return false;
     pthread_once(&depot_once, depot_init);
     if (!depot.usable ||
         pthread_setspecific(depot.exit_key, &tls_current) != 0)

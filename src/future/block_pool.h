@@ -33,4 +33,8 @@ void cci_block_free(void *block);
  * returns the bytes of slabs that were still whole. cc_future_trim. */
 size_t cci_block_trim(void);
 
+/* Slabs holding blocks or attached to a thread (neither empty in the depot
+ * nor never used), for tests. */
+size_t cci_block_slabs_in_use(void);
+
 #endif

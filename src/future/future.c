@@ -333,11 +333,32 @@ struct outcome {
     uint32_t flags;
 };
 
-static int complete(cc_future *f, uint32_t to, const struct outcome *o)
+/* Under f->lock, before a thread other than f's runner writes an outcome
+ * into a future that has an executor: sets LISTENERS, so that a runner
+ * that starts f from now on finishes it under the lock; returns false if a
+ * runner owns f already (it may be writing its result this very moment,
+ * without the lock). See OWNED in future_internal.h. */
+static bool claim_from_runner(cc_future *f)
+{
+    uint32_t old = atomic_fetch_or_explicit(&f->state, CCI_FUTURE_LISTENERS,
+                                            memory_order_acq_rel);
+    return (old & (CCI_FUTURE_STATE_MASK | CCI_FUTURE_OWNED)) !=
+           (CC_FUTURE_RUNNING | CCI_FUTURE_OWNED);
+}
+
+/* owner: the caller is the runner that started f with
+ * cci_future_start_owned. */
+static int complete(cc_future *f, uint32_t to, const struct outcome *o,
+                    bool owner)
 {
     future_lock(f);
-    /* Only PENDING -> RUNNING can happen outside the lock, and both allow
-     * FINISHED, so the outcome may be written before the CAS. */
+    if (o && !owner && f->executor && !claim_from_runner(f)) {
+        future_unlock(f);
+        return -EALREADY;
+    }
+    /* Only PENDING -> RUNNING can happen outside the lock (a lock-free
+     * finish cannot, past the claim above), and both allow FINISHED, so
+     * the outcome may be written before the CAS. */
     int rc = transition_check(f, to);
     if (rc < 0) {
         future_unlock(f);
@@ -386,7 +407,7 @@ bool cc_future_cancel(cc_future *f)
         return true;
     if (st != CC_FUTURE_PENDING)
         return false;
-    int rc = complete(f, CC_FUTURE_CANCELLED, NULL);
+    int rc = complete(f, CC_FUTURE_CANCELLED, NULL, false);
     /* Lost a race: to another cancel (true) or to the producer (false). */
     return rc == 0 || rc == -ECANCELED;
 }
@@ -398,13 +419,19 @@ int cc_future_set_running_or_notify_cancel(cc_future *f)
     return transition(f, CC_FUTURE_RUNNING, 0, NULL);
 }
 
+int cci_future_start_owned(cc_future *f)
+{
+    assert(f->executor != NULL); /* others' completions claim by it */
+    return transition(f, CC_FUTURE_RUNNING, CCI_FUTURE_OWNED, NULL);
+}
+
 int cc_future_set_result(cc_future *f, void *value,
                          void (*destructor)(void *value))
 {
     if (!f)
         return -EINVAL;
     struct outcome o = {.ptr = value, .destructor = destructor};
-    return complete(f, CC_FUTURE_FINISHED, &o);
+    return complete(f, CC_FUTURE_FINISHED, &o, false);
 }
 
 int cc_future_set_result_bytes_owned(cc_future *f, void *data, size_t len)
@@ -412,7 +439,7 @@ int cc_future_set_result_bytes_owned(cc_future *f, void *data, size_t len)
     if (!f || (!data && len > 0))
         return -EINVAL;
     struct outcome o = {.data = data, .len = len, .flags = CCI_FUTURE_BYTES};
-    return complete(f, CC_FUTURE_FINISHED, &o);
+    return complete(f, CC_FUTURE_FINISHED, &o, false);
 }
 
 int cc_future_set_result_bytes(cc_future *f, const void *data, size_t len)
@@ -436,10 +463,11 @@ int cc_future_set_result_bytes(cc_future *f, const void *data, size_t len)
     return rc;
 }
 
-static int set_error_message(cc_future *f, int error, char *message)
+static int set_error_message(cc_future *f, int error, char *message,
+                             bool owner)
 {
     struct outcome o = {.error = error, .message = message};
-    int rc = complete(f, CC_FUTURE_FINISHED, &o);
+    int rc = complete(f, CC_FUTURE_FINISHED, &o, owner);
     if (rc < 0)
         free(message);
     return rc;
@@ -475,29 +503,47 @@ int cc_future_set_error(cc_future *f, int error, const char *fmt, ...)
         if (!message)
             return -ENOMEM;
     }
-    return set_error_message(f, error, message);
+    return set_error_message(f, error, message, false);
+}
+
+/* cci_future_finish, by f's owning runner (owner) or anyone else. */
+static int finish(cc_future *f, int status, void *value,
+                  void (*destructor)(void *), const char *message, bool owner)
+{
+    if (status >= 0) {
+        struct outcome o = {.ptr = value, .destructor = destructor};
+        return complete(f, CC_FUTURE_FINISHED, &o, owner);
+    }
+    char *copy = message ? strdup(message) : NULL;
+    return set_error_message(f, status, copy, owner);
 }
 
 int cci_future_finish_owned(cc_future *f, int status, void *value,
                             const char *message)
 {
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    if (status < 0 || message || (s & CCI_FUTURE_STATE_MASK) !=
-                                     CC_FUTURE_RUNNING)
-        return cci_future_finish(f, status, value, NULL, message);
+    const uint32_t owned = CC_FUTURE_RUNNING | CCI_FUTURE_OWNED;
+    /* LISTENERS already: a listener or another completer came before we
+     * started, so the outcome must be written under the lock. */
+    if (status < 0 || message ||
+        (s & (CCI_FUTURE_STATE_MASK | CCI_FUTURE_OWNED |
+              CCI_FUTURE_LISTENERS)) != owned)
+        return finish(f, status, value, NULL, message,
+                      (s & CCI_FUTURE_OWNED) != 0);
     /* Nobody reads the outcome before the state says done, and only this
-     * thread completes f: write it, then publish with release. error,
-     * message and destructor are still zero from creation. */
+     * thread completes f (OWNED): write it, then publish with release.
+     * error, message and destructor are still zero from creation. */
     f->u.value.ptr = value;
     for (;;) {
         if (s & CCI_FUTURE_LISTENERS)
-            return cci_future_finish(f, status, value, NULL, message);
+            return finish(f, status, value, NULL, message, true);
         uint32_t next = CC_FUTURE_FINISHED | (s & CCI_FUTURE_POOLED);
         if (atomic_compare_exchange_weak_explicit(&f->state, &s, next,
                                                   memory_order_release,
                                                   memory_order_relaxed))
             break;
-        /* A waiter set SLEEPERS, or an adder LISTENERS: look again. */
+        /* A waiter set SLEEPERS, or an adder or a would-be completer
+         * LISTENERS: look again. */
     }
     if (s & CCI_FUTURE_SLEEPERS)
         cci_futex_wake(cci_futex_word(&f->state), INT_MAX, false);
@@ -507,12 +553,9 @@ int cci_future_finish_owned(cc_future *f, int status, void *value,
 int cci_future_finish(cc_future *f, int status, void *value,
                       void (*destructor)(void *), const char *message)
 {
-    if (status >= 0)
-        return cc_future_set_result(f, value, destructor);
     if (!f)
         return -EINVAL;
-    char *copy = message ? strdup(message) : NULL;
-    return set_error_message(f, status, copy);
+    return finish(f, status, value, destructor, message, false);
 }
 
 /* ---- waiting on one ------------------------------------------------------ */

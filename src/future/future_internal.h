@@ -21,6 +21,9 @@
  *   bit 5     LISTENERS: a callback or a wait-many waiter was registered
  *             (set under the lock, with an RMW, before linking it; never
  *             cleared): cci_future_finish_owned then takes the lock
+ *   bit 6     OWNED: RUNNING under cci_future_start_owned; its runner may
+ *             finish it without the lock, so no other thread may complete
+ *             it (they get -EALREADY); dropped on completion
  * PENDING -> RUNNING is a lock-free CAS (the pool's dequeue path); every
  * transition to FINISHED or CANCELLED is a CAS made under the lock, after
  * the result fields were written, with release order so that a reader who
@@ -29,6 +32,14 @@
  * LISTENERS is clear (cci_future_finish_owned), since there is no list to
  * detach and no other completer. Once done, the outcome
  * fields never change again, so readers never need the lock.
+ *
+ * Why OWNED: the runner writes its result before its CAS, with no lock, so
+ * an outcome written by another completer at the same moment would race
+ * with it, and the loser of the two CASes would leave its outcome in the
+ * winner's future (a caller's set_result_bytes that lost freed its copy
+ * while the future still pointed at it). So a completer of a future that
+ * has an executor first sets LISTENERS (which sends a later finish to the
+ * lock) and, if the runner already owns the future, gives up.
  */
 #ifndef CCI_FUTURE_INTERNAL_H
 #define CCI_FUTURE_INTERNAL_H
@@ -45,6 +56,7 @@
 #define CCI_FUTURE_BYTES 8u
 #define CCI_FUTURE_POOLED 16u
 #define CCI_FUTURE_LISTENERS 32u
+#define CCI_FUTURE_OWNED 64u
 
 struct cci_future_callback;
 struct cci_future_waiter;
@@ -121,11 +133,19 @@ int cci_future_finish(cc_future *f, int status, void *value,
                       void (*destructor)(void *), const char *message);
 
 /*
- * cci_future_finish for the thread that made f RUNNING and is its only
- * completer (a pool worker running the task): when nobody registered a
- * callback or waiter, the outcome is published with one CAS and no lock
- * (a thread sleeping in cc_future_wait is still woken). Completing a
- * RUNNING future from any other thread meanwhile is a caller bug.
+ * cc_future_set_running_or_notify_cancel for a runner that will finish f
+ * with cci_future_finish_owned (a pool worker taking its task; f must have
+ * an executor): f becomes RUNNING and OWNED, and from then on only this
+ * thread can complete it (set_result and set_error from others return
+ * -EALREADY). Returns as cc_future_set_running_or_notify_cancel.
+ */
+int cci_future_start_owned(cc_future *f);
+
+/*
+ * cci_future_finish for the thread that started f with
+ * cci_future_start_owned: when nobody registered a callback or waiter, the
+ * outcome is published with one CAS and no lock (a thread sleeping in
+ * cc_future_wait is still woken).
  */
 int cci_future_finish_owned(cc_future *f, int status, void *value,
                             const char *message);
