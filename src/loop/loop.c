@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "concur/error.h"
+#include "future/block_pool.h"
 #include "loop/loop_internal.h"
 #include "platform/platform.h"
 #include "thread/blocking.h"
@@ -89,15 +90,30 @@ void cci_handle_init_embedded(cc_handle *h, cc_loop *loop, cc_loop_fn fn,
     h->flags = CCI_HANDLE_EMBEDDED;
 }
 
+_Static_assert(sizeof(cc_handle) <= CCI_BLOCK_SIZE,
+               "a handle fits a pool block");
+
 static cc_handle *handle_new(cc_loop *loop, cc_loop_fn fn, void *ctx)
 {
-    cc_handle *h = malloc(sizeof *h);
-    if (!h)
-        return NULL;
+    uint8_t flags = CCI_HANDLE_POOLED;
+    cc_handle *h = cci_block_alloc();
+    if (!h) {
+        flags = 0;
+        if (!(h = malloc(sizeof *h)))
+            return NULL;
+    }
     cci_handle_init_embedded(h, loop, fn, ctx);
-    h->flags = 0;
+    h->flags = flags;
     h->refs = 1; /* the loop's, while scheduled */
     return h;
+}
+
+static void handle_dealloc(cc_handle *h)
+{
+    if (h->flags & CCI_HANDLE_POOLED)
+        cci_block_free(h);
+    else
+        free(h);
 }
 
 static void handle_release(cc_handle *h)
@@ -106,7 +122,7 @@ static void handle_release(cc_handle *h)
         return;
     assert(h->refs > 0);
     if (--h->refs == 0)
-        free(h);
+        handle_dealloc(h);
 }
 
 void cc_handle_unref(cc_handle *h)
@@ -724,7 +740,7 @@ int cc_loop_call_at(cc_loop *loop, int64_t when, cc_loop_fn fn, void *ctx,
         return -ENOMEM;
     rc = cci_loop_timer_add(loop, h, when);
     if (rc < 0) {
-        free(h);
+        handle_dealloc(h);
         return rc;
     }
     return give_handle(h, out);

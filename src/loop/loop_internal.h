@@ -50,6 +50,10 @@ enum cci_handle_state {
 /* Runs even when cc_loop_close drops the ready list: internal handles whose
  * function frees their owner (wakers, deferred frees). */
 #define CCI_HANDLE_RUN_AT_CLOSE 2u
+/* The handle is a block_pool.h block (call_soon from any thread allocates
+ * one per call: the producer's own slab, no malloc lock; the loop thread's
+ * free is one CAS), not malloc's. */
+#define CCI_HANDLE_POOLED 4u
 
 struct cc_handle {
     struct cc_handle *next;                /* ready list */
