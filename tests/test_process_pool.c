@@ -877,6 +877,13 @@ static int exit_with_live_pool(void *arg, size_t len)
     cc_future *f;
     if (cc_executor_submit_bytes(ex, CC_TASK(nap), &ms, sizeof ms, &f) != 0)
         return 3;
+    /* Exit only once a worker runs it: the launcher is up by then, and
+     * the process module's exit handler, which stops the launcher (and
+     * so the workers), must not run before the pool's waited. */
+    for (int i = 0; i < 10000 && !cc_future_running(f); i++)
+        cc_sleep(CC_MSEC(1));
+    if (!cc_future_running(f))
+        return 4;
     cc_future_unref(f);
     exit(0);
 }

@@ -1144,7 +1144,7 @@ static int supervisor_main(void *arg)
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ppool *live_pools;
-static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static pid_t exit_registered_by; /* under live_lock */
 
 static int pp_shutdown(cc_executor *ex, bool wait, bool cancel_futures)
 {
@@ -1186,9 +1186,20 @@ static void shutdown_live_pools(void)
     pthread_mutex_unlock(&live_lock);
 }
 
+/* Once per process, not once per program image: a fork child inherits
+ * the parent's atexit list but registers the process module's handler
+ * anew (process.c forgets the parent's state), and that handler stops the
+ * launcher, killing the workers; ours must come after it in the list so
+ * that it runs first and the accepted tasks finish. (With a once-only
+ * registration a child that exit()ed with a live pool lost its task
+ * whenever the pool's supervisor had started a launcher before exit.) The
+ * parent's copy may run too, and finds the pools already shut down. */
 static void register_exit(void)
 {
-    atexit(shutdown_live_pools);
+    pthread_mutex_lock(&live_lock);
+    if (exit_registered_by != getpid() && atexit(shutdown_live_pools) == 0)
+        exit_registered_by = getpid();
+    pthread_mutex_unlock(&live_lock);
 }
 
 static void live_remove(struct ppool *pp)
@@ -1421,7 +1432,7 @@ int cc_process_pool_new(cc_executor **out, const cc_process_pool_options *opts)
              __atomic_fetch_add(&pool_counter, 1, __ATOMIC_RELAXED));
     cci_name_set_default(pp, name);
     cci_process_register_exit(); /* first: see process_internal.h */
-    pthread_once(&exit_once, register_exit);
+    register_exit();
     pthread_mutex_lock(&live_lock);
     pp->next_live = live_pools;
     live_pools = pp;
