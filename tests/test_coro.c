@@ -62,6 +62,52 @@ static void test_task_error_and_message(void **state)
 
 /* ---- sleeping: many coroutines, in deadline order ------------------------ */
 
+/* A sleep whose deadline has already passed when the task suspends (here
+ * 1 ns; in the wild, a thread preempted between computing the deadline and
+ * suspending) still wakes through the timer heap, after every timer due
+ * earlier, as asyncio.sleep does. It used to return without yielding and
+ * overtake them: a 12 ms sleeper preempted for seconds under TSan woke
+ * before a 1 ms one that had been due for 3 s. */
+typedef struct due_order {
+    cc_loop *loop;
+    int order[2];
+    int n;
+} due_order;
+
+static void due_timer_fired(cc_loop *loop, void *ctx)
+{
+    (void)loop;
+    due_order *o = ctx;
+    o->order[o->n++] = 1;
+}
+
+static int sleep_past_due(void *arg, void **result)
+{
+    (void)result;
+    due_order *o = arg;
+    assert_int_equal(cc_loop_call_at(o->loop, cc_loop_time(o->loop),
+                                     due_timer_fired, o, NULL),
+                     0);
+    int rc = cc_async_sleep(CC_NSEC(1));
+    o->order[o->n++] = 2;
+    return rc;
+}
+
+static void test_due_sleep_waits_for_earlier_timers(void **state)
+{
+    (void)state;
+    cc_loop *loop = new_loop();
+    due_order o = {.loop = loop};
+    cc_future *f;
+    assert_int_equal(cc_loop_create_task(loop, sleep_past_due, &o, &f), 0);
+    assert_int_equal(cc_loop_run_until_complete(loop, f), 0);
+    assert_int_equal(o.n, 2);
+    assert_int_equal(o.order[0], 1); /* the timer due first ran first */
+    assert_int_equal(o.order[1], 2);
+    cc_future_unref(f);
+    cc_loop_free(loop);
+}
+
 enum { SLEEPERS = 2000 };
 
 typedef struct sleepers {
@@ -1398,6 +1444,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         CCT_TEST(test_run_returns_result),
         CCT_TEST(test_task_error_and_message),
+        CCT_TEST(test_due_sleep_waits_for_earlier_timers),
         CCT_TEST(test_many_sleepers_wake_in_order),
         CCT_TEST(test_ten_thousand_coroutines),
         CCT_TEST(test_await_foreign_futures),

@@ -328,7 +328,8 @@ static void mark_scopes(struct cci_task *t, int64_t now)
  * 0, -ETIMEDOUT, -ECANCELED; or -ENOMEM (timer heap). May return 0
  * spuriously: callers re-check their condition.
  */
-static int task_suspend(struct cci_task *t, int64_t deadline, bool scoped)
+static int task_suspend_in_order(struct cci_task *t, int64_t deadline,
+                                 bool scoped, bool in_order)
 {
     if (t->wake_pending) {
         t->wake_pending = false;
@@ -339,7 +340,11 @@ static int task_suspend(struct cci_task *t, int64_t deadline, bool scoped)
         d = t->scopes->effective;
     if (d != CCI_NO_DEADLINE) {
         int64_t now = cci_now_ns();
-        if (d <= now) {
+        /* in_order (a sleep): its own deadline, even if already passed (the
+         * thread was preempted since it was computed), still goes through
+         * the timer heap, so the task wakes after every timer due earlier,
+         * as asyncio.sleep does, instead of overtaking them. */
+        if (d <= now && !(in_order && d == deadline)) {
             if (scoped)
                 mark_scopes(t, now);
             return -ETIMEDOUT;
@@ -360,6 +365,11 @@ static int task_suspend(struct cci_task *t, int64_t deadline, bool scoped)
     if (t->wake_rc == -ETIMEDOUT && scoped)
         mark_scopes(t, cci_now_ns());
     return t->wake_rc;
+}
+
+static int task_suspend(struct cci_task *t, int64_t deadline, bool scoped)
+{
+    return task_suspend_in_order(t, deadline, scoped, false);
 }
 
 /* ---- running and finishing ----------------------------------------------- */
@@ -887,7 +897,7 @@ int cc_async_sleep(cc_duration d)
     int64_t deadline = cci_deadline_after(d);
     cci_task_await(t, CC_WAIT_SLEEP, NULL, NULL, 0, deadline);
     for (;;) {
-        int rc = task_suspend(t, deadline, true);
+        int rc = task_suspend_in_order(t, deadline, true, true);
         if (t->cancel_requested)
             return -ECANCELED;
         if (deadline != CCI_NO_DEADLINE && cci_now_ns() >= deadline)
