@@ -512,6 +512,19 @@ static bool take_idle_token(struct cci_pool *pool)
     return false;
 }
 
+/* Starts one more worker if the pool runs and has room (checked again
+ * under admin: another thread may have started the last one). */
+static int start_worker_if_room(struct cci_pool *pool)
+{
+    cc_lock_acquire(&pool->admin, CC_FOREVER);
+    int rc = 0;
+    if (pool_state(pool) == CCI_POOL_RUNNING &&
+        pool->started < pool->max_workers)
+        rc = start_worker_locked(pool);
+    cc_lock_release(&pool->admin);
+    return rc;
+}
+
 /* Python's _adjust_thread_count: start a worker unless an idle one can
  * take the task. Once every worker runs, one load and no write. */
 static int maybe_start_worker(struct cci_pool *pool)
@@ -519,12 +532,7 @@ static int maybe_start_worker(struct cci_pool *pool)
     uint32_t started = __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE);
     if (started >= pool->max_workers || (started > 0 && take_idle_token(pool)))
         return 0;
-    cc_lock_acquire(&pool->admin, CC_FOREVER);
-    int rc = 0;
-    if (pool_state(pool) == CCI_POOL_RUNNING &&
-        pool->started < pool->max_workers)
-        rc = start_worker_locked(pool);
-    cc_lock_release(&pool->admin);
+    int rc = start_worker_if_room(pool);
     /* With workers already running, failing to add one is not fatal. */
     return __atomic_load_n(&pool->started, __ATOMIC_ACQUIRE) > 0 ? 0 : rc;
 }
@@ -539,11 +547,7 @@ static void maybe_add_thief(struct cci_pool *pool)
             pool->max_workers ||
         __atomic_load_n(&pool->idle, __ATOMIC_SEQ_CST) > 0)
         return;
-    cc_lock_acquire(&pool->admin, CC_FOREVER);
-    if (pool_state(pool) == CCI_POOL_RUNNING &&
-        pool->started < pool->max_workers)
-        (void)start_worker_locked(pool); /* failing is not fatal here */
-    cc_lock_release(&pool->admin);
+    (void)start_worker_if_room(pool); /* failing is not fatal here */
 }
 
 int cci_pool_push(struct cci_pool *pool, struct cci_task *task)

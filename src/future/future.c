@@ -333,6 +333,15 @@ struct outcome {
     uint32_t flags;
 };
 
+/* Sets LISTENERS (under f->lock), returning the state word before: a
+ * lock-free finish that has not published yet then fails its CAS and takes
+ * the lock. The RMW orders against that CAS. */
+static uint32_t set_listeners(cc_future *f)
+{
+    return atomic_fetch_or_explicit(&f->state, CCI_FUTURE_LISTENERS,
+                                    memory_order_acq_rel);
+}
+
 /* Under f->lock, before a thread other than f's runner writes an outcome
  * into a future that has an executor: sets LISTENERS, so that a runner
  * that starts f from now on finishes it under the lock; returns false if a
@@ -340,8 +349,7 @@ struct outcome {
  * without the lock). See OWNED in future_internal.h. */
 static bool claim_from_runner(cc_future *f)
 {
-    uint32_t old = atomic_fetch_or_explicit(&f->state, CCI_FUTURE_LISTENERS,
-                                            memory_order_acq_rel);
+    uint32_t old = set_listeners(f);
     return (old & (CCI_FUTURE_STATE_MASK | CCI_FUTURE_OWNED)) !=
            (CC_FUTURE_RUNNING | CCI_FUTURE_OWNED);
 }
@@ -678,15 +686,12 @@ const char *cc_future_error_message(const cc_future *f)
 
 /* ---- callbacks ----------------------------------------------------------- */
 
-/* Under f->lock, before linking a callback or waiter: sets LISTENERS, so
- * that a lock-free finish fails its CAS and takes the lock, where it finds
- * the node. Returns false if f is done by now (the node must not be
- * linked: nobody would fire it). The RMW orders against that CAS. */
+/* Under f->lock, before linking a callback or waiter, so that the finish
+ * finds the node. Returns false if f is done by now (the node must not be
+ * linked: nobody would fire it). */
 static bool mark_listeners(cc_future *f)
 {
-    uint32_t old = atomic_fetch_or_explicit(&f->state, CCI_FUTURE_LISTENERS,
-                                            memory_order_acq_rel);
-    return !cci_future_word_done(old);
+    return !cci_future_word_done(set_listeners(f));
 }
 
 static int add_callback(cc_future *f, struct cci_future_callback *node)
